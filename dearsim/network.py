@@ -1,0 +1,295 @@
+"""Network cost models (SPEC section 2): ring alpha-beta(-gamma) and fitted per-worker tables.
+
+Every model answers one question: for ``p`` workers, how long does a collective of ``n``
+bytes take? Both forms reduce to a line ``T(n) = a + b*n`` per collective kind and worker
+count, which :meth:`NetworkModel.costs` returns as a :class:`LinearCosts` for the engine.
+
+``p = 1`` costs nothing, and a message of 0 bytes is never sent (costs nothing).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, model_validator
+
+from . import _yaml
+from .errors import DearsimError
+
+
+class Op(str, Enum):
+    """Collective operations."""
+
+    ALLREDUCE = "allreduce"
+    REDUCE_SCATTER = "reduce_scatter"
+    ALL_GATHER = "all_gather"
+
+
+@dataclass(frozen=True)
+class Line:
+    """``T(n) = a + b*n`` seconds for a message of ``n > 0`` bytes."""
+
+    a: float
+    b: float
+
+    def __call__(self, nbytes: float) -> float:
+        return self.a + self.b * nbytes if nbytes > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class LinearCosts:
+    """The cost of each collective for one worker count ``p``."""
+
+    workers: int
+    allreduce: Line
+    reduce_scatter: Line
+    all_gather: Line
+
+    def time(self, op: Op, nbytes: float) -> float:
+        if self.workers <= 1 or nbytes <= 0:
+            return 0.0
+        if op is Op.ALLREDUCE:
+            return self.allreduce(nbytes)
+        if op is Op.REDUCE_SCATTER:
+            return self.reduce_scatter(nbytes)
+        return self.all_gather(nbytes)
+
+    @property
+    def startup(self) -> float:
+        """The all-reduce's startup term ``a`` (MG-WFBP's merge rule uses it)."""
+        return 0.0 if self.workers <= 1 else self.allreduce.a
+
+
+ZERO = Line(0.0, 0.0)
+
+
+class NetworkModel(ABC):
+    """A cost model for collectives among ``p`` workers."""
+
+    name: str = "network"
+
+    @abstractmethod
+    def costs(self, workers: int) -> LinearCosts:
+        """The per-collective cost lines for ``workers`` workers."""
+
+    def allreduce(self, nbytes: float, workers: int) -> float:
+        return self.costs(workers).time(Op.ALLREDUCE, nbytes)
+
+    def reduce_scatter(self, nbytes: float, workers: int) -> float:
+        return self.costs(workers).time(Op.REDUCE_SCATTER, nbytes)
+
+    def all_gather(self, nbytes: float, workers: int) -> float:
+        return self.costs(workers).time(Op.ALL_GATHER, nbytes)
+
+    def describe(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class AlphaBeta(NetworkModel):
+    """Ring collectives with per-step latency ``alpha`` (s), per-byte time ``beta`` (s/B) and
+    per-byte reduction time ``gamma`` (s/B):
+
+    * all-reduce ``2(p-1)alpha + 2(p-1)/p n beta + (p-1)/p n gamma``
+    * reduce-scatter ``(p-1)alpha + (p-1)/p n beta + (p-1)/p n gamma``
+    * all-gather ``(p-1)alpha + (p-1)/p n beta``
+    """
+
+    alpha: float
+    beta: float
+    gamma: float = 0.0
+    name: str = "alpha-beta"
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for label, v in (("alpha", self.alpha), ("beta", self.beta), ("gamma", self.gamma)):
+            if not (v >= 0 and v < float("inf")):
+                raise DearsimError(f"network {self.name}: {label} must be a finite number >= 0")
+
+    def costs(self, workers: int) -> LinearCosts:
+        p = _check_workers(workers)
+        if p == 1:
+            return LinearCosts(1, ZERO, ZERO, ZERO)
+        k = (p - 1) / p
+        return LinearCosts(
+            workers=p,
+            allreduce=Line(2 * (p - 1) * self.alpha, 2 * k * self.beta + k * self.gamma),
+            reduce_scatter=Line((p - 1) * self.alpha, k * self.beta + k * self.gamma),
+            all_gather=Line((p - 1) * self.alpha, k * self.beta),
+        )
+
+    def describe(self) -> str:
+        return (
+            f"{self.name} (alpha {self.alpha:.3g} s, beta {self.beta:.3g} s/B"
+            + (f", gamma {self.gamma:.3g} s/B" if self.gamma else "")
+            + ")"
+        )
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Fitted lines for one worker count. Without their own fits, reduce-scatter and
+    all-gather each cost half the all-reduce: ``a/2 + b/2 n``."""
+
+    allreduce: Line
+    reduce_scatter: Line | None = None
+    all_gather: Line | None = None
+
+
+@dataclass(frozen=True)
+class Fitted(NetworkModel):
+    """A table of fits ``T(n) = a + b n`` per worker count (the form MG-WFBP and DeAR use).
+
+    A worker count that is not in the table is an error: fits do not extrapolate.
+    """
+
+    fits: Mapping[int, Fit]
+    name: str = "fitted"
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def costs(self, workers: int) -> LinearCosts:
+        p = _check_workers(workers)
+        if p == 1:
+            return LinearCosts(1, ZERO, ZERO, ZERO)
+        fit = self.fits.get(p)
+        if fit is None:
+            have = ", ".join(str(k) for k in sorted(self.fits))
+            raise DearsimError(
+                f"network {self.name}: no fit for {p} workers (the table has {have})"
+            )
+        half = Line(fit.allreduce.a / 2, fit.allreduce.b / 2)
+        return LinearCosts(
+            workers=p,
+            allreduce=fit.allreduce,
+            reduce_scatter=fit.reduce_scatter or half,
+            all_gather=fit.all_gather or half,
+        )
+
+    def describe(self) -> str:
+        return f"{self.name} (fitted, workers {', '.join(str(k) for k in sorted(self.fits))})"
+
+
+def _check_workers(workers: int) -> int:
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise DearsimError(f"workers must be a positive integer, got {workers!r}")
+    return workers
+
+
+# --------------------------------------------------------------------------- YAML files
+
+
+class _LineModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    a_s: NonNegativeFloat
+    b_s_per_byte: NonNegativeFloat
+
+    def line(self) -> Line:
+        return Line(self.a_s, self.b_s_per_byte)
+
+
+class _FitModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    workers: PositiveInt
+    allreduce: _LineModel
+    reduce_scatter: _LineModel | None = None
+    all_gather: _LineModel | None = None
+
+
+class NetworkFile(BaseModel):
+    """A network YAML file: either ``alpha_s`` + ``beta_s_per_byte`` (+ ``gamma_s_per_byte``)
+    or a ``fits`` table. ``sources`` maps a field name to where its number comes from."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = None
+    description: str | None = None
+    alpha_s: NonNegativeFloat | None = None
+    beta_s_per_byte: NonNegativeFloat | None = None
+    gamma_s_per_byte: NonNegativeFloat = 0.0
+    fits: list[_FitModel] | None = Field(default=None, min_length=1)
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> NetworkFile:
+        ab = self.alpha_s is not None or self.beta_s_per_byte is not None
+        if ab and self.fits is not None:
+            raise ValueError("give either alpha_s/beta_s_per_byte or fits, not both")
+        if not ab and self.fits is None:
+            raise ValueError("needs alpha_s and beta_s_per_byte (or a fits table)")
+        if ab and (self.alpha_s is None or self.beta_s_per_byte is None):
+            missing = "alpha_s" if self.alpha_s is None else "beta_s_per_byte"
+            raise ValueError(f"missing {missing}")
+        if self.fits is not None:
+            counts = [f.workers for f in self.fits]
+            if len(set(counts)) != len(counts):
+                raise ValueError("a worker count appears twice in fits")
+        return self
+
+    def model(self, default_name: str) -> NetworkModel:
+        name = self.name or default_name
+        if self.fits is not None:
+            return Fitted(
+                fits={
+                    f.workers: Fit(
+                        f.allreduce.line(),
+                        f.reduce_scatter.line() if f.reduce_scatter else None,
+                        f.all_gather.line() if f.all_gather else None,
+                    )
+                    for f in self.fits
+                },
+                name=name,
+                sources=self.sources,
+            )
+        assert self.alpha_s is not None and self.beta_s_per_byte is not None
+        return AlphaBeta(
+            self.alpha_s, self.beta_s_per_byte, self.gamma_s_per_byte, name, self.sources
+        )
+
+
+def parse_network(text: str, source: str, default_name: str = "network") -> NetworkModel:
+    data, marks = _yaml.load(text, source)
+    if not isinstance(data, dict):
+        raise DearsimError(f"{source}: a network file must be a YAML mapping")
+    return _yaml.validate(NetworkFile, data, marks).model(default_name)
+
+
+def preset_names() -> list[str]:
+    """Names of the network presets shipped with dearsim."""
+    folder = resources.files("dearsim") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> NetworkModel:
+    for preset in preset_names():
+        if preset.lower() == name.lower():
+            path = resources.files("dearsim") / "presets" / f"{preset}.yaml"
+            return parse_network(path.read_text(encoding="utf-8"), f"preset {preset}", preset)
+    raise DearsimError(f"unknown network preset {name!r} (presets: {', '.join(preset_names())})")
+
+
+def load_network(spec: str | Path | NetworkModel | Mapping[str, Any]) -> NetworkModel:
+    """A network model from a preset name, a YAML file path, a mapping or a model."""
+    if isinstance(spec, NetworkModel):
+        return spec
+    if isinstance(spec, Mapping):
+        data = dict(spec)
+        marks = _yaml.Marks("network")
+        return _yaml.validate(NetworkFile, data, marks).model("network")
+    text = str(spec)
+    if text.lower() in {n.lower() for n in preset_names()}:
+        return load_preset(text)
+    path = Path(text)
+    if not path.exists():
+        raise DearsimError(
+            f"{text}: not a network preset ({', '.join(preset_names())}) and no such file"
+        )
+    try:
+        body = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DearsimError(f"{text}: cannot read network file: {exc}") from None
+    return parse_network(body, text, path.stem)

@@ -1,0 +1,133 @@
+"""What a run reports (SPEC section 4), derived from the engine's measurements."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import CollectiveRecord, RawRun, Range
+
+
+@dataclass(frozen=True)
+class Result:
+    """One simulated run.
+
+    Times are seconds per iteration, measured in steady state: ``iteration_time_s`` is the mean
+    interval between the ends of consecutive backward passes after ``warmup`` iterations;
+    ``compute_s`` and ``comm_s`` are the compute-stream and link busy times of one measured
+    iteration (mean over the measured ones); ``exposed_comm_s = iteration_time_s - compute_s``.
+    """
+
+    scheduler: str
+    options: dict[str, Any]
+    trace: str
+    network: str
+    workers: int
+    iterations: int
+    warmup: int
+    iteration_time_s: float
+    compute_s: float
+    comm_s: float
+    exposed_comm_s: float
+    buckets: list[Range]
+    batch_size: int | None
+    comm_bytes: int
+    collectives: int
+    raw: RawRun | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def throughput(self) -> float | None:
+        """Samples per second: batch size x workers / iteration time (None if unknown)."""
+        if self.batch_size is None or self.iteration_time_s <= 0:
+            return None
+        return self.batch_size * self.workers / self.iteration_time_s
+
+    @property
+    def overlapped_comm_s(self) -> float:
+        """Link busy time hidden under compute: ``comm_s - exposed_comm_s`` (at least 0)."""
+        return max(0.0, self.comm_s - self.exposed_comm_s)
+
+    def speedup_over(self, other: Result) -> float:
+        """``T_other / T_self`` (1.83 reads "83% faster")."""
+        return other.iteration_time_s / self.iteration_time_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (SPEC section 5 keys and more)."""
+        return {
+            "scheduler": self.scheduler,
+            "options": self.options,
+            "trace": self.trace,
+            "network": self.network,
+            "workers": self.workers,
+            "iterations": self.iterations,
+            "warmup": self.warmup,
+            "iteration_time_s": self.iteration_time_s,
+            "compute_s": self.compute_s,
+            "comm_s": self.comm_s,
+            "exposed_comm_s": self.exposed_comm_s,
+            "overlapped_comm_s": self.overlapped_comm_s,
+            "throughput_samples_per_s": self.throughput,
+            "batch_size": self.batch_size,
+            "comm_bytes": self.comm_bytes,
+            "collectives": self.collectives,
+            "buckets": [list(b) for b in self.buckets],
+        }
+
+
+def measure(
+    raw: RawRun,
+    warmup: int,
+    *,
+    scheduler: str,
+    options: dict[str, Any],
+    trace: str,
+    network: str,
+    workers: int,
+    batch_size: int | None,
+) -> Result:
+    """Steady-state metrics of a run.
+
+    The period is averaged over backward-pass ends ``warmup..N-1``; per-iteration busy times
+    over the iterations ``warmup..N-2``, whose communication and updates all happen inside the
+    run (the last iteration's all-gathers or updates belong to an iteration never simulated).
+    """
+    n = raw.iterations
+    period = (raw.bp_end[n - 1] - raw.bp_end[warmup]) / (n - 1 - warmup)
+    measured = range(warmup, n - 1)
+    compute = math.fsum(raw.busy[i] for i in measured) / len(measured)
+    per_it: dict[int, list[CollectiveRecord]] = {i: [] for i in measured}
+    for rec in raw.collectives:
+        if rec.iteration in per_it:
+            per_it[rec.iteration].append(rec)
+    comm = math.fsum(r.end - r.start for i in measured for r in per_it[i]) / len(measured)
+    nbytes = sum(r.nbytes for i in measured for r in per_it[i]) // len(measured)
+    count = sum(len(per_it[i]) for i in measured) // len(measured)
+    buckets = sorted({r.layers for r in per_it[warmup] if r.op.value != "all_gather"})
+    return Result(
+        scheduler=scheduler,
+        options=options,
+        trace=trace,
+        network=network,
+        workers=workers,
+        iterations=n,
+        warmup=warmup,
+        iteration_time_s=period,
+        compute_s=compute,
+        comm_s=comm,
+        exposed_comm_s=period - compute,
+        buckets=buckets,
+        batch_size=batch_size,
+        comm_bytes=nbytes,
+        collectives=count,
+        raw=raw,
+    )
+
+
+def speedups(results: Sequence[Result], baseline: str = "wfbp") -> dict[str, float]:
+    """Speedup of each result over the one whose scheduler is ``baseline``."""
+    base = next((r for r in results if r.scheduler == baseline), None)
+    if base is None:
+        return {}
+    return {r.scheduler: r.speedup_over(base) for r in results}

@@ -1,0 +1,96 @@
+"""WFBP: wait-free backpropagation, and the loop the whole WFBP family shares (SPEC 3.1).
+
+Each iteration: the forward pass, then the backward pass in reverse layer order; a bucket of
+gradients is posted to the link as one all-reduce the instant its last gradient is ready (its
+lowest layer's backward op ends). A global barrier ends the iteration: the next forward starts
+only when the backward has ended, every all-reduce has finished and the whole update
+``sum(u)`` has run on the compute stream.
+
+``wfbp`` itself uses one bucket per layer with a gradient (no tensor fusion). ``ddp``,
+``mgwfbp`` and ``horovod`` change only how gradients are grouped and when they are posted.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Generator
+from typing import Any
+
+from pydantic import NonNegativeInt
+
+from ..engine import Simulation, Worker
+from ..network import LinearCosts, Op
+from ..trace import Trace
+from .base import Bucket, Schedule, ScheduleOptions, explicit_buckets, make_bucket
+from .registry import register
+
+
+class WfbpOptions(ScheduleOptions):
+    #: Explicit buckets as inclusive layer ranges (e.g. from the fusion search).
+    buckets: list[tuple[NonNegativeInt, NonNegativeInt]] | None = None
+
+
+class Poster:
+    """Posts a worker's gradients and tells it what the iteration's barrier waits for.
+
+    The default posts fixed buckets as soon as they are ready."""
+
+    def __init__(self, buckets: list[Bucket]) -> None:
+        self.buckets = buckets
+        self.ready_at = {b.first: b for b in buckets}
+        self.sent: dict[tuple[int, int], list[Any]] = {}
+
+    def gradient_ready(self, w: Worker, layer: int, it: int) -> None:
+        b = self.ready_at.get(layer)
+        if b is not None:
+            ev = w.post(Op.ALLREDUCE, b.nbytes, it, b.layers)
+            self.sent.setdefault((w.index, it), []).append(ev)
+
+    def barrier(self, w: Worker, it: int) -> list[Any]:
+        return self.sent.pop((w.index, it), [])
+
+
+class WfbpFamily(Schedule):
+    """The shared training loop of the WFBP family."""
+
+    Options = WfbpOptions
+
+    @abstractmethod
+    def default_buckets(self, trace: Trace, costs: LinearCosts) -> list[Bucket]:
+        """The schedule's own grouping of the layers with gradients, in forward order."""
+
+    def buckets(self, trace: Trace, costs: LinearCosts) -> list[Bucket]:
+        """Explicit buckets if given, else :meth:`default_buckets`."""
+        if self.options.buckets is not None:
+            return explicit_buckets(trace, self.options.buckets, "buckets")
+        return self.default_buckets(trace, costs)
+
+    def plan(self, sim: Simulation) -> Poster:
+        return Poster(self.buckets(sim.trace, sim.costs))
+
+    def worker(self, sim: Simulation, w: Worker, plan: Poster) -> Generator[Any, Any, None]:
+        trace = sim.trace
+        n_layers = trace.num_layers
+        with_update = [layer for layer in range(n_layers) if trace.update[layer] > 0]
+        for it in range(sim.iterations):
+            for layer in range(n_layers):
+                yield w.forward(layer, it)
+            for layer in range(n_layers - 1, -1, -1):
+                yield w.backward(layer, it)
+                plan.gradient_ready(w, layer, it)
+            for ev in plan.barrier(w, it):
+                if not ev.processed:
+                    yield ev
+            for layer in with_update:
+                yield w.update(layer, it)
+
+
+@register
+class Wfbp(WfbpFamily):
+    """One all-reduce per layer with a gradient, posted the instant it is ready."""
+
+    name = "wfbp"
+    summary = "wait-free backprop: one all-reduce per layer, no fusion"
+
+    def default_buckets(self, trace: Trace, costs: LinearCosts) -> list[Bucket]:
+        return [make_bucket(trace, i, i) for i in trace.grad_layers]

@@ -1,0 +1,347 @@
+"""Workloads: per-layer compute traces (SPEC section 1) and their file formats.
+
+A :class:`Trace` lists layers ``0..L-1`` in forward order with forward time, backward time,
+gradient size in bytes and an optional optimiser-update time. Times are seconds inside the
+library; files name the unit of every column.
+
+Two formats are read by :func:`load_trace`:
+
+* **dearsim trace (CSVY)**: a YAML header between two ``---`` lines (format name, version,
+  model, batch size, provenance), then a CSV table with the columns below. Written by
+  :func:`save_trace`.
+* **plain CSV** with the header ``name,fwd_ms,bwd_ms,bytes`` and an optional ``update_ms``
+  column, rows in forward order.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, PositiveInt
+
+from . import _yaml
+from .errors import DearsimError
+
+FORMAT_NAME = "dearsim-trace"
+FORMAT_VERSION = 1
+REQUIRED_COLUMNS = ("name", "fwd_ms", "bwd_ms", "bytes")
+OPTIONAL_COLUMNS = ("update_ms",)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A data-parallel training workload, one entry per layer in forward order.
+
+    ``fwd``, ``bwd`` and ``update`` are seconds; ``size`` is gradient bytes (0 for layers
+    without parameters).
+    """
+
+    names: tuple[str, ...]
+    fwd: tuple[float, ...]
+    bwd: tuple[float, ...]
+    size: tuple[int, ...]
+    update: tuple[float, ...]
+    name: str = "trace"
+    batch_size: int | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    source: str | None = None
+
+    @classmethod
+    def from_layers(
+        cls,
+        fwd: Sequence[float],
+        bwd: Sequence[float],
+        size: Sequence[int],
+        update: Sequence[float] | None = None,
+        names: Sequence[str] | None = None,
+        *,
+        name: str = "trace",
+        batch_size: int | None = None,
+        meta: Mapping[str, Any] | None = None,
+        source: str | None = None,
+    ) -> Trace:
+        """Build a trace from per-layer values in seconds and bytes, validating them."""
+        n = len(fwd)
+        if n == 0:
+            raise DearsimError(f"{source or name}: a trace needs at least one layer")
+        update = [0.0] * n if update is None else list(update)
+        names = [f"layer{i}" for i in range(n)] if names is None else list(names)
+        for label, seq in (("bwd", bwd), ("size", size), ("update", update), ("names", names)):
+            if len(seq) != n:
+                raise DearsimError(
+                    f"{source or name}: '{label}' has {len(seq)} entries, 'fwd' has {n}"
+                )
+        for label, seq in (("fwd", fwd), ("bwd", bwd), ("update", update)):
+            for i, v in enumerate(seq):
+                if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                    raise DearsimError(
+                        f"{source or name}: layer {i}: '{label}' must be a finite number >= 0,"
+                        f" got {v!r}"
+                    )
+        sizes: list[int] = []
+        for i, v in enumerate(size):
+            if not (isinstance(v, (int, float)) and float(v).is_integer() and v >= 0):
+                raise DearsimError(
+                    f"{source or name}: layer {i}: 'size' must be a whole number of bytes >= 0,"
+                    f" got {v!r}"
+                )
+            sizes.append(int(v))
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
+            raise DearsimError(f"{source or name}: batch_size must be a positive integer")
+        return cls(
+            names=tuple(str(x) for x in names),
+            fwd=tuple(float(x) for x in fwd),
+            bwd=tuple(float(x) for x in bwd),
+            size=tuple(sizes),
+            update=tuple(float(x) for x in update),
+            name=name,
+            batch_size=batch_size,
+            meta=dict(meta or {}),
+            source=source,
+        )
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.fwd)
+
+    @property
+    def compute_time(self) -> float:
+        """Compute-stream time of one iteration: forward + backward + update (s)."""
+        return math.fsum(self.fwd) + math.fsum(self.bwd) + math.fsum(self.update)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.size)
+
+    @property
+    def grad_layers(self) -> tuple[int, ...]:
+        """Indices of the layers that have a gradient (``size > 0``), in forward order."""
+        return tuple(i for i, s in enumerate(self.size) if s > 0)
+
+    def to_frame(self) -> Any:
+        """The layers as a :class:`pandas.DataFrame` (times in ms, as in the files)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "name": self.names,
+                "fwd_ms": [x * 1e3 for x in self.fwd],
+                "bwd_ms": [x * 1e3 for x in self.bwd],
+                "bytes": self.size,
+                "update_ms": [x * 1e3 for x in self.update],
+            }
+        )
+
+
+# --------------------------------------------------------------------------- file formats
+
+
+class Provenance(BaseModel):
+    """Where a trace's numbers come from. Free-form extra keys are kept."""
+
+    model_config = ConfigDict(extra="allow")
+    method: Literal["measured", "synthesised"]
+    created: str | None = None
+    device: str | None = None
+    framework: str | None = None
+    how: str | None = None
+
+
+class TraceHeader(BaseModel):
+    """The YAML header of a dearsim trace file."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["dearsim-trace"]
+    version: Literal[1]
+    name: str | None = None
+    model: str | None = None
+    batch_size: PositiveInt | None = None
+    dtype: str | None = None
+    provenance: Provenance | None = None
+    notes: str | None = None
+
+
+def load_trace(path: str | Path) -> Trace:
+    """Read a dearsim trace (CSVY) or a plain ``name,fwd_ms,bwd_ms,bytes`` CSV file."""
+    p = Path(path)
+    src = str(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DearsimError(f"{src}: trace file not found") from None
+    except IsADirectoryError:
+        raise DearsimError(f"{src}: is a directory, not a trace file") from None
+    except UnicodeDecodeError:
+        raise DearsimError(f"{src}: not a text file (expected UTF-8 CSV)") from None
+    except OSError as exc:
+        raise DearsimError(f"{src}: cannot read trace: {exc.strerror}") from None
+    return parse_trace(text, src)
+
+
+def parse_trace(text: str, source: str = "<trace>") -> Trace:
+    """Parse trace text; see :func:`load_trace`."""
+    lines = text.splitlines()
+    header: TraceHeader | None = None
+    first_csv_line = 0  # 0-based index of the CSV header line
+    if lines and lines[0].strip() == "---":
+        try:
+            end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+        except StopIteration:
+            raise DearsimError(
+                f"{source}:1: the YAML header opened by '---' is never closed by a '---' line"
+            ) from None
+        data, marks = _yaml.load("\n".join(lines[1:end]), source, line_offset=1)
+        if not isinstance(data, dict):
+            raise DearsimError(f"{source}:2: the trace header must be a YAML mapping")
+        header = _yaml.validate(TraceHeader, data, marks)
+        first_csv_line = end + 1
+    names, fwd, bwd, size, update = _parse_table(lines, first_csv_line, source)
+    meta: dict[str, Any] = {}
+    name = Path(source).stem
+    batch = None
+    if header is not None:
+        meta = header.model_dump(exclude_none=True)
+        name = header.name or name
+        batch = header.batch_size
+    return Trace.from_layers(
+        fwd, bwd, size, update, names, name=name, batch_size=batch, meta=meta, source=source
+    )
+
+
+def _parse_table(
+    lines: list[str], start: int, source: str
+) -> tuple[list[str], list[float], list[float], list[int], list[float]]:
+    rows = [(i + 1, line) for i, line in enumerate(lines) if i >= start and line.strip()]
+    if not rows:
+        raise DearsimError(f"{source}: no CSV header line (expected 'name,fwd_ms,bwd_ms,bytes')")
+    header_line, header_text = rows[0]
+    columns = [c.strip() for c in next(csv.reader([header_text]))]
+    allowed = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+    for c in columns:
+        if c not in allowed:
+            raise DearsimError(
+                f"{source}:{header_line}: unknown column '{c}' (columns are "
+                f"{', '.join(REQUIRED_COLUMNS)} and optional {', '.join(OPTIONAL_COLUMNS)})"
+            )
+    if len(set(columns)) != len(columns):
+        raise DearsimError(f"{source}:{header_line}: a column is named twice")
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise DearsimError(
+            f"{source}:{header_line}: missing column(s) {', '.join(missing)}"
+            " (expected header 'name,fwd_ms,bwd_ms,bytes')"
+        )
+    idx = {c: columns.index(c) for c in columns}
+    names: list[str] = []
+    fwd: list[float] = []
+    bwd: list[float] = []
+    size: list[int] = []
+    update: list[float] = []
+    for (lineno, text), fields in zip(rows[1:], csv.reader(t for _, t in rows[1:])):
+        if len(fields) != len(columns):
+            raise DearsimError(
+                f"{source}:{lineno}: expected {len(columns)} fields ({','.join(columns)}),"
+                f" got {len(fields)}"
+            )
+        name = fields[idx["name"]].strip()
+        if not name:
+            raise DearsimError(f"{source}:{lineno}: field 'name' is empty")
+        names.append(name)
+        fwd.append(_time_field(fields[idx["fwd_ms"]], source, lineno, "fwd_ms"))
+        bwd.append(_time_field(fields[idx["bwd_ms"]], source, lineno, "bwd_ms"))
+        size.append(_bytes_field(fields[idx["bytes"]], source, lineno))
+        update.append(
+            _time_field(fields[idx["update_ms"]], source, lineno, "update_ms")
+            if "update_ms" in idx
+            else 0.0
+        )
+    if not names:
+        raise DearsimError(f"{source}:{header_line}: the trace has no layer rows")
+    return names, fwd, bwd, size, update
+
+
+def _time_field(text: str, source: str, line: int, column: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise DearsimError(
+            f"{source}:{line}: field '{column}' must be a number, got {text.strip()!r}"
+        ) from None
+    if not math.isfinite(v) or v < 0:
+        raise DearsimError(
+            f"{source}:{line}: field '{column}' must be a finite number >= 0, got {text.strip()!r}"
+        )
+    return v / 1e3
+
+
+def _bytes_field(text: str, source: str, line: int) -> int:
+    t = text.strip()
+    try:
+        v = int(t)
+    except ValueError:
+        try:
+            f = float(t)
+        except ValueError:
+            f = math.nan
+        if not (math.isfinite(f) and f.is_integer()):
+            raise DearsimError(
+                f"{source}:{line}: field 'bytes' must be a whole number of bytes, got {t!r}"
+            ) from None
+        v = int(f)
+    if v < 0:
+        raise DearsimError(f"{source}:{line}: field 'bytes' must be >= 0, got {t!r}")
+    return v
+
+
+def format_trace(trace: Trace, header: Mapping[str, Any] | None = None) -> str:
+    """The dearsim trace (CSVY) text of ``trace``; ``header`` overrides its metadata."""
+    import io
+
+    import yaml
+
+    meta: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
+    meta.update({k: v for k, v in trace.meta.items() if k not in ("format", "version")})
+    meta.setdefault("name", trace.name)
+    if trace.batch_size is not None:
+        meta.setdefault("batch_size", trace.batch_size)
+    if header:
+        meta.update(header)
+    TraceHeader.model_validate(meta)
+    out = io.StringIO()
+    out.write("---\n")
+    out.write(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=96))
+    out.write("---\n")
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+    for i in range(trace.num_layers):
+        w.writerow(
+            [
+                trace.names[i],
+                repr(trace.fwd[i] * 1e3),
+                repr(trace.bwd[i] * 1e3),
+                trace.size[i],
+                repr(trace.update[i] * 1e3),
+            ]
+        )
+    return out.getvalue()
+
+
+def save_trace(trace: Trace, path: str | Path, header: Mapping[str, Any] | None = None) -> None:
+    """Write ``trace`` as a dearsim trace file (CSVY)."""
+    Path(path).write_text(format_trace(trace, header), encoding="utf-8")
+
+
+def iter_ranges(layers: Iterable[int]) -> list[tuple[int, int]]:
+    """Collapse sorted layer indices into inclusive runs: ``[0,1,2,5] -> [(0,2),(5,5)]``."""
+    out: list[tuple[int, int]] = []
+    for i in layers:
+        if out and i == out[-1][1] + 1:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
