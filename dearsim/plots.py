@@ -20,7 +20,7 @@ def breakdown(
     names = [r.scheduler for r in ordered]
     y = list(range(len(ordered)))
     ms = 1e3
-    fig = Figure(figsize=(8, 0.55 * len(ordered) + 1.6), layout="constrained")
+    fig = Figure(figsize=(8, 0.55 * len(ordered) + 1.9), layout="constrained")
     ax = fig.add_subplot()
     h = 0.38
     ax.barh([i + h / 2 for i in y], [r.compute_s * ms for r in ordered], h, label="compute",
@@ -39,7 +39,7 @@ def breakdown(
     ax.set_xlabel("time per iteration (ms)")
     xmax = max(max(r.iteration_time_s, r.comm_s) for r in ordered) * ms
     ax.set_xlim(0, xmax * 1.45 if xmax > 0 else 1)
-    ax.legend(loc="lower right", fontsize=8)
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     if title:
         ax.set_title(title, fontsize=10)
     out = Path(path)
