@@ -32,6 +32,7 @@ from ..engine import Simulation, Worker
 from ..network import Op
 from .base import Schedule, ScheduleOptions
 from .registry import register
+from .wfbp import backward_segments
 
 
 class ByteSchedulerOptions(ScheduleOptions):
@@ -56,16 +57,24 @@ class Core:
         self.credit = credit
         self.queue: list[tuple[int, int, int, int]] = []
         self.left: dict[tuple[int, int], int] = {}
-        self.done: dict[tuple[int, int], Event] = {}
+        self.waiting: dict[tuple[int, int], Event] = {}
 
-    def enqueue(self, it: int, layer: int, chunks: list[int]) -> Event:
-        """Queue a ready gradient's chunks; the event fires when all have finished."""
-        ev = Event(self.w.env)
-        self.done[(it, layer)] = ev
+    def enqueue(self, it: int, layer: int, chunks: list[int]) -> None:
+        """Queue a ready gradient's chunks."""
         self.left[(it, layer)] = len(chunks)
         for k, size in enumerate(chunks):
             heapq.heappush(self.queue, (it, layer, k, size))
         self._dispatch()
+
+    def busy(self, it: int, layer: int) -> bool:
+        """Whether some chunk of ``layer``'s gradient of ``it`` has not finished."""
+        return (it, layer) in self.left
+
+    def wait(self, it: int, layer: int) -> Event:
+        """An event that fires when every chunk of ``layer``'s gradient has finished."""
+        ev = self.waiting.get((it, layer))
+        if ev is None:
+            ev = self.waiting[(it, layer)] = Event(self.w.env)
         return ev
 
     def _dispatch(self) -> None:
@@ -81,7 +90,9 @@ class Core:
         self.left[key] -= 1
         if self.left[key] == 0:
             del self.left[key]
-            self.done.pop(key).succeed()
+            ev = self.waiting.pop(key, None)
+            if ev is not None:
+                ev.succeed()
         self._dispatch()
 
 
@@ -101,20 +112,29 @@ class ByteScheduler(Schedule):
         trace = sim.trace
         n_layers = trace.num_layers
         core = Core(w, self.options.credit_bytes)
-        pending: list[Event | None] = [None] * n_layers
+        segments = backward_segments(n_layers, {i for i in range(n_layers) if plan[i]})
+
         for it in range(sim.iterations):
-            for layer in range(n_layers):
-                if it > 0:
-                    ev = pending[layer]
-                    if ev is not None and not ev.processed:
-                        yield ev
-                    if trace.update[layer] > 0:
-                        yield w.update(layer, it - 1)
-                yield w.forward(layer, it)
-            for layer in range(n_layers - 1, -1, -1):
-                yield w.backward(layer, it)
-                if plan[layer]:
-                    pending[layer] = core.enqueue(it, layer, plan[layer])
-        for ev in pending:
-            if ev is not None and not ev.processed:
-                yield ev
+            layer = 0
+            while layer < n_layers:
+                if it > 0 and core.busy(it - 1, layer):
+                    yield core.wait(it - 1, layer)
+                # Run on, without another event, through every layer whose chunks are done.
+                ops: list[tuple[str, int, int]] = []
+                while True:
+                    if it > 0 and trace.update[layer] > 0:
+                        ops.append(("update", layer, it - 1))
+                    ops.append(("fwd", layer, it))
+                    layer += 1
+                    if layer == n_layers or (it > 0 and core.busy(it - 1, layer)):
+                        break
+                yield w.run(ops)
+            for segment in segments:
+                yield w.run([("bwd", layer, it) for layer in segment])
+                last = segment[-1]
+                if plan[last]:
+                    core.enqueue(it, last, plan[last])
+        last_it = sim.iterations - 1
+        for layer in range(n_layers):
+            if core.busy(last_it, layer):
+                yield core.wait(last_it, layer)

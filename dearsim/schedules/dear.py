@@ -33,6 +33,7 @@ from ..network import Op
 from ..trace import Trace
 from .base import Bucket, Schedule, ScheduleOptions, explicit_buckets, make_bucket
 from .registry import register
+from .wfbp import backward_segments
 
 MIB = 1 << 20
 
@@ -88,13 +89,20 @@ class Dear(Schedule):
         trace = sim.trace
         n_layers = trace.num_layers
         ready_at = {g.first: g for g, _ in plan}
+        segments = backward_segments(n_layers, set(ready_at))
+
+        def forward_ops(layers: range, it: int) -> list[tuple[str, int, int]]:
+            ops = []
+            for layer in layers:
+                if it > 0 and trace.update[layer] > 0:
+                    ops.append(("update", layer, it - 1))
+                ops.append(("fwd", layer, it))
+            return ops
+
         scatters: list[Any] = []
         for it in range(sim.iterations):
             if it == 0 or not plan:
-                for layer in range(n_layers):
-                    if it > 0 and trace.update[layer] > 0:
-                        yield w.update(layer, it - 1)
-                    yield w.forward(layer, it)
+                yield w.run(forward_ops(range(n_layers), it))
             else:
                 for ev in scatters:
                     if not ev.processed:
@@ -108,13 +116,10 @@ class Dear(Schedule):
                     if j + 1 < len(plan):
                         nxt = plan[j + 1][0]
                         gather = w.post(Op.ALL_GATHER, nxt.nbytes, it - 1, nxt.layers)
-                    for layer in layers:
-                        if trace.update[layer] > 0:
-                            yield w.update(layer, it - 1)
-                        yield w.forward(layer, it)
-            for layer in range(n_layers - 1, -1, -1):
-                yield w.backward(layer, it)
-                g = ready_at.get(layer)
+                    yield w.run(forward_ops(layers, it))
+            for segment in segments:
+                yield w.run([("bwd", layer, it) for layer in segment])
+                g = ready_at.get(segment[-1])
                 if g is not None:
                     scatters.append(w.post(Op.REDUCE_SCATTER, g.nbytes, it, g.layers))
         for ev in scatters:

@@ -61,6 +61,7 @@ class Coordinator:
         self.threshold = threshold_bytes
         self.fuse = fuse
         self.item_at = {b.first: b for b in items}
+        self.ready_layers = frozenset(self.item_at)
         self.n_items = len(items)
         self.classes = len(sim.workers)
         self.arrived: dict[tuple[int, int], int] = {}

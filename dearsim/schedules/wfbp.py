@@ -38,6 +38,8 @@ class Poster:
     def __init__(self, buckets: list[Bucket]) -> None:
         self.buckets = buckets
         self.ready_at = {b.first: b for b in buckets}
+        #: the layers after whose backward op :meth:`gradient_ready` has something to do
+        self.ready_layers = frozenset(self.ready_at)
         self.sent: dict[tuple[int, int], list[Any]] = {}
 
     def gradient_ready(self, w: Worker, layer: int, it: int) -> None:
@@ -69,20 +71,36 @@ class WfbpFamily(Schedule):
         return Poster(self.buckets(sim.trace, sim.costs))
 
     def worker(self, sim: Simulation, w: Worker, plan: Poster) -> Generator[Any, Any, None]:
-        trace = sim.trace
-        n_layers = trace.num_layers
-        with_update = [layer for layer in range(n_layers) if trace.update[layer] > 0]
+        n_layers = sim.trace.num_layers
+        with_update = [layer for layer in range(n_layers) if sim.trace.update[layer] > 0]
+        segments = backward_segments(n_layers, plan.ready_layers)
         for it in range(sim.iterations):
-            for layer in range(n_layers):
-                yield w.forward(layer, it)
-            for layer in range(n_layers - 1, -1, -1):
-                yield w.backward(layer, it)
-                plan.gradient_ready(w, layer, it)
+            # The previous iteration's update, then the forward pass: nothing in between
+            # reacts to a single op, so they run as one stretch of the compute stream.
+            ops = [("update", layer, it - 1) for layer in with_update] if it > 0 else []
+            ops += [("fwd", layer, it) for layer in range(n_layers)]
+            yield w.run(ops)
+            for segment in segments:
+                yield w.run([("bwd", layer, it) for layer in segment])
+                plan.gradient_ready(w, segment[-1], it)
             for ev in plan.barrier(w, it):
                 if not ev.processed:
                     yield ev
-            for layer in with_update:
-                yield w.update(layer, it)
+        if with_update:
+            yield w.run([("update", layer, sim.iterations - 1) for layer in with_update])
+
+
+def backward_segments(n_layers: int, stops: frozenset[int] | set[int]) -> list[list[int]]:
+    """The backward pass (layers ``L-1..0``) cut after each layer in ``stops`` and after
+    layer 0: the stretches of backward ops with nothing to react to inside them."""
+    segments: list[list[int]] = []
+    current: list[int] = []
+    for layer in range(n_layers - 1, -1, -1):
+        current.append(layer)
+        if layer in stops or layer == 0:
+            segments.append(current)
+            current = []
+    return segments
 
 
 @register
