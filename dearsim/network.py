@@ -17,8 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ._types import NonNegFloat, PosInt
 from . import _yaml
 from .errors import DearsimError
 
@@ -152,6 +153,8 @@ class Fitted(NetworkModel):
     fits: Mapping[int, Fit]
     name: str = "fitted"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: where the table was read from (a file path or ``preset NAME``), for messages
+    origin: str | None = field(default=None, compare=False)
 
     def costs(self, workers: int) -> LinearCosts:
         p = _check_workers(workers)
@@ -160,9 +163,8 @@ class Fitted(NetworkModel):
         fit = self.fits.get(p)
         if fit is None:
             have = ", ".join(str(k) for k in sorted(self.fits))
-            raise DearsimError(
-                f"network {self.name}: no fit for {p} workers (the table has {have})"
-            )
+            where = f"network {self.name}" + (f" ({self.origin})" if self.origin else "")
+            raise DearsimError(f"{where}: no fit for {p} workers (the table has {have})")
         half = Line(fit.allreduce.a / 2, fit.allreduce.b / 2)
         return LinearCosts(
             workers=p,
@@ -186,8 +188,8 @@ def _check_workers(workers: int) -> int:
 
 class _LineModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    a_s: NonNegativeFloat
-    b_s_per_byte: NonNegativeFloat
+    a_s: NonNegFloat
+    b_s_per_byte: NonNegFloat
 
     def line(self) -> Line:
         return Line(self.a_s, self.b_s_per_byte)
@@ -195,7 +197,7 @@ class _LineModel(BaseModel):
 
 class _FitModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    workers: PositiveInt
+    workers: PosInt
     allreduce: _LineModel
     reduce_scatter: _LineModel | None = None
     all_gather: _LineModel | None = None
@@ -208,9 +210,9 @@ class NetworkFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = None
     description: str | None = None
-    alpha_s: NonNegativeFloat | None = None
-    beta_s_per_byte: NonNegativeFloat | None = None
-    gamma_s_per_byte: NonNegativeFloat = 0.0
+    alpha_s: NonNegFloat | None = None
+    beta_s_per_byte: NonNegFloat | None = None
+    gamma_s_per_byte: NonNegFloat = 0.0
     fits: list[_FitModel] | None = Field(default=None, min_length=1)
     sources: dict[str, str] = Field(default_factory=dict)
 
@@ -230,7 +232,7 @@ class NetworkFile(BaseModel):
                 raise ValueError("a worker count appears twice in fits")
         return self
 
-    def model(self, default_name: str) -> NetworkModel:
+    def model(self, default_name: str, origin: str | None = None) -> NetworkModel:
         name = self.name or default_name
         if self.fits is not None:
             return Fitted(
@@ -244,6 +246,7 @@ class NetworkFile(BaseModel):
                 },
                 name=name,
                 sources=self.sources,
+                origin=origin,
             )
         assert self.alpha_s is not None and self.beta_s_per_byte is not None
         return AlphaBeta(
@@ -255,7 +258,7 @@ def parse_network(text: str, source: str, default_name: str = "network") -> Netw
     data, marks = _yaml.load(text, source)
     if not isinstance(data, dict):
         raise DearsimError(f"{source}: a network file must be a YAML mapping")
-    return _yaml.validate(NetworkFile, data, marks).model(default_name)
+    return _yaml.validate(NetworkFile, data, marks).model(default_name, source)
 
 
 def preset_names() -> list[str]:

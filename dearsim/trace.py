@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PositiveInt
+from pydantic import BaseModel, ConfigDict
 
+from ._types import PosInt
 from . import _yaml
 from .errors import DearsimError
 
@@ -160,7 +161,7 @@ class TraceHeader(BaseModel):
     version: Literal[1]
     name: str | None = None
     model: str | None = None
-    batch_size: PositiveInt | None = None
+    batch_size: PosInt | None = None
     dtype: str | None = None
     provenance: Provenance | None = None
     notes: str | None = None
@@ -171,7 +172,7 @@ def load_trace(path: str | Path) -> Trace:
     p = Path(path)
     src = str(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DearsimError(f"{src}: trace file not found") from None
     except IsADirectoryError:
@@ -216,11 +217,19 @@ def parse_trace(text: str, source: str = "<trace>") -> Trace:
 def _parse_table(
     lines: list[str], start: int, source: str
 ) -> tuple[list[str], list[float], list[float], list[int], list[float]]:
-    rows = [(i + 1, line) for i, line in enumerate(lines) if i >= start and line.strip()]
-    if not rows:
+    import io
+
+    reader = csv.reader(io.StringIO("\n".join(lines[start:])))
+    records: list[tuple[int, list[str]]] = []  # (1-based line where the record starts, fields)
+    first_line = start + 1
+    for fields in reader:
+        if fields and any(f.strip() for f in fields):
+            records.append((first_line, fields))
+        first_line = start + reader.line_num + 1
+    if not records:
         raise DearsimError(f"{source}: no CSV header line (expected 'name,fwd_ms,bwd_ms,bytes')")
-    header_line, header_text = rows[0]
-    columns = [c.strip() for c in next(csv.reader([header_text]))]
+    header_line, header = records[0]
+    columns = [c.strip() for c in header]
     allowed = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
     for c in columns:
         if c not in allowed:
@@ -242,7 +251,7 @@ def _parse_table(
     bwd: list[float] = []
     size: list[int] = []
     update: list[float] = []
-    for (lineno, text), fields in zip(rows[1:], csv.reader(t for _, t in rows[1:])):
+    for lineno, fields in records[1:]:
         if len(fields) != len(columns):
             raise DearsimError(
                 f"{source}:{lineno}: expected {len(columns)} fields ({','.join(columns)}),"

@@ -25,9 +25,9 @@ import heapq
 from collections.abc import Generator
 from typing import Any
 
-from pydantic import PositiveInt
 from simpy.events import Event
 
+from .._types import PosInt
 from ..engine import Simulation, Worker
 from ..network import Op
 from .base import Schedule, ScheduleOptions
@@ -36,8 +36,8 @@ from .wfbp import backward_segments
 
 
 class ByteSchedulerOptions(ScheduleOptions):
-    partition_bytes: PositiveInt = 16_000_000
-    credit_bytes: PositiveInt = 64_000_000
+    partition_bytes: PosInt = 16_000_000
+    credit_bytes: PosInt = 64_000_000
 
 
 def chunk_sizes(nbytes: int, partition: int) -> list[int]:

@@ -12,8 +12,8 @@ iteration; with a sequential backward that order is the reverse layer order used
 
 from __future__ import annotations
 
-from pydantic import PositiveFloat
 
+from .._types import PosFloat
 from ..network import LinearCosts
 from ..trace import Trace
 from .base import Bucket, buckets_from_runs
@@ -24,8 +24,8 @@ MIB = 1 << 20
 
 
 class DdpOptions(WfbpOptions):
-    bucket_cap_mb: PositiveFloat = 25.0
-    first_bucket_mb: PositiveFloat = 1.0
+    bucket_cap_mb: PosFloat = 25.0
+    first_bucket_mb: PosFloat = 1.0
 
 
 @register

@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from pydantic import NonNegativeInt, PositiveFloat
 
+from .._types import NonNegInt, PosFloat
 from ..engine import Simulation, Worker
 from ..network import Op
 from ..trace import Trace
@@ -39,9 +39,9 @@ MIB = 1 << 20
 
 
 class DearOptions(ScheduleOptions):
-    threshold_mb: PositiveFloat | None = 25.0
+    threshold_mb: PosFloat | None = 25.0
     #: Explicit fusion groups as inclusive layer ranges (overrides ``threshold_mb``).
-    groups: list[tuple[NonNegativeInt, NonNegativeInt]] | None = None
+    groups: list[tuple[NonNegInt, NonNegInt]] | None = None
 
 
 def greedy_groups(trace: Trace, threshold_mb: float | None) -> list[Bucket]:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import PositiveFloat
 from simpy.events import Event
 
+from .._types import PosFloat
 from ..engine import Simulation, Worker
 from ..network import LinearCosts, Op
 from ..trace import Trace
@@ -31,8 +31,8 @@ MIB = 1 << 20
 
 
 class HorovodOptions(WfbpOptions):
-    cycle_time_ms: PositiveFloat = 1.0
-    fusion_threshold_mb: PositiveFloat = 128.0
+    cycle_time_ms: PosFloat = 1.0
+    fusion_threshold_mb: PosFloat = 128.0
 
 
 def next_tick(now: float, cycle: float) -> int:

@@ -16,8 +16,8 @@ from abc import abstractmethod
 from collections.abc import Generator
 from typing import Any
 
-from pydantic import NonNegativeInt
 
+from .._types import NonNegInt
 from ..engine import Simulation, Worker
 from ..network import LinearCosts, Op
 from ..trace import Trace
@@ -27,7 +27,7 @@ from .registry import register
 
 class WfbpOptions(ScheduleOptions):
     #: Explicit buckets as inclusive layer ranges (e.g. from the fusion search).
-    buckets: list[tuple[NonNegativeInt, NonNegativeInt]] | None = None
+    buckets: list[tuple[NonNegInt, NonNegInt]] | None = None
 
 
 class Poster:
