@@ -341,12 +341,8 @@ def test_bad_batch_size(tmp_path: Path, value: str) -> None:
     assert ":5:" in msg and "batch_size" in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dearsim bug: 'batch_size: true' in a trace header is accepted as batch size 1 "
-    "(pydantic lax mode turns a YAML boolean into an int)",
-)
 def test_boolean_batch_size_is_rejected(tmp_path: Path) -> None:
+    """Regression: pydantic's lax mode once took a YAML ``true`` as batch size 1."""
     text = csvy(["format: dearsim-trace", "version: 1", "batch_size: true"])
     msg = load_error(tmp_path, text, "b.csvy")
     assert ":4:" in msg and "batch_size" in msg
@@ -374,24 +370,14 @@ def test_error_reported_for_first_bad_row(tmp_path: Path) -> None:
     assert ":3:" in msg and "'fwd_ms'" in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dearsim bug: a quoted name spanning two lines shifts every later row's line "
-    "number by one (trace._parse_table zips physical lines with csv records); here the bad "
-    "row is line 4 but the message says line 3",
-)
 def test_line_number_after_multiline_quoted_name(tmp_path: Path) -> None:
+    """Regression: a quoted name spanning two lines once shifted later line numbers by one."""
     msg = load_error(tmp_path, f'{HEADER}\n"two\nlines",1,1,5\nl1,1,x,5\n')
     assert ":4:" in msg
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dearsim bug: a plain CSV saved with a UTF-8 byte-order mark (Excel's 'CSV UTF-8') "
-    "is rejected with \"unknown column '\\ufeffname'\"; load_trace reads 'utf-8', not "
-    "'utf-8-sig'",
-)
 def test_csv_with_byte_order_mark(tmp_path: Path) -> None:
+    """Regression: Excel's 'CSV UTF-8' (with a BOM) was once an 'unknown column'."""
     p = tmp_path / "excel.csv"
     p.write_bytes(("\ufeff" + f"{HEADER}\nl0,1,1,5\n").encode("utf-8"))
     assert load_trace(p).names == ("l0",)
