@@ -108,7 +108,12 @@ def validate(model: Any, data: Any, marks: Marks, prefix: Path = ()) -> Any:
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]
         path = prefix + tuple(err["loc"])
-        msg = err["msg"]
+        msg = clean_message(err["msg"])
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         raise DearsimError(f"{marks.locate(path)}: {msg}") from None
+
+
+def clean_message(msg: str) -> str:
+    """A pydantic error message without its ``Value error, `` prefix."""
+    return msg.removeprefix("Value error, ")

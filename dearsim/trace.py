@@ -320,7 +320,7 @@ def format_trace(trace: Trace, header: Mapping[str, Any] | None = None) -> str:
         meta.setdefault("batch_size", trace.batch_size)
     if header:
         meta.update(header)
-    TraceHeader.model_validate(meta)
+    _yaml.validate(TraceHeader, meta, _yaml.Marks("trace header"))
     out = io.StringIO()
     out.write("---\n")
     out.write(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=96))

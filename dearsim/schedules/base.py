@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .._yaml import clean_message
 from ..engine import Range, Simulation, Worker
 from ..errors import DearsimError
 from ..trace import Trace
@@ -71,7 +72,8 @@ def parse_options(model: type[ScheduleOptions], data: dict[str, Any], name: str)
             raise DearsimError(
                 f"unknown option {key!r} for scheduler {name!r} (valid: {valid})"
             ) from None
-        raise DearsimError(f"scheduler {name!r}: option {key!r}: {err['msg']}") from None
+        msg = clean_message(err["msg"])
+        raise DearsimError(f"scheduler {name!r}: option {key!r}: {msg}") from None
 
 
 # --------------------------------------------------------------------------- buckets
