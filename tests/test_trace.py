@@ -110,9 +110,10 @@ def test_save_header_override(tmp_path: Path) -> None:
 
 
 def test_save_rejects_bad_header_override(tmp_path: Path) -> None:
-    # a pydantic ValidationError (a ValueError), not a DearsimError: an API misuse, not a file
-    with pytest.raises(ValueError, match="colour"):
+    # a header that the loader would refuse is refused before anything is written
+    with pytest.raises(DearsimError, match="colour: unknown key"):
         save_trace(sample_trace(), tmp_path / "c.csvy", header={"colour": "red"})
+    assert not (tmp_path / "c.csvy").exists()
 
 
 # --------------------------------------------------------------------------- plain CSV
