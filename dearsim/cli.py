@@ -223,6 +223,258 @@ def compare_cmd(
         print(f"wrote {out}", file=sys.stderr)
 
 
+@app.command("sweep")
+def sweep_cmd(
+    config: Annotated[Path, typer.Argument(help="Sweep config (YAML).")],
+    jobs: Annotated[
+        int, typer.Option("--jobs", help="Parallel runs (default: the CPU count).")
+    ] = 0,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Results folder (default: out/<config name>).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue a sweep: skip runs already in --out.")
+    ] = False,
+    executor: Annotated[
+        str, typer.Option("--executor", help="local (process pool) or dask.")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option("--address", help="Dask scheduler, tcp://HOST:PORT.")
+    ] = None,
+) -> None:
+    """Run a what-if sweep from a YAML config; write results, a summary and a plot."""
+    import os
+
+    from .config import load_config
+    from .sweep import run_sweep
+
+    loaded = load_config(config)
+    folder = out if out is not None else Path("out") / loaded.name
+    n_jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
+    if jobs < 0:
+        raise DearsimError(f"--jobs must be a positive integer, got {jobs}")
+    console = _console()
+    with _progress(console, f"sweep {loaded.name}") as report:
+        outcome = run_sweep(
+            loaded, folder, jobs=n_jobs, resume=resume, executor=executor, address=address,
+            progress=report,
+        )
+    rate = outcome.ran / outcome.seconds if outcome.seconds > 0 else 0.0
+    print(
+        f"sweep {loaded.name}: {outcome.ran} runs in {outcome.seconds:.1f} s "
+        f"({rate:.1f} runs/s), {outcome.skipped} already done, {outcome.failed} failed; "
+        f"results in {outcome.out}",
+        file=sys.stderr,
+    )
+    plot = loaded.config.plot
+    _print_summary(console, outcome.rows, plot.baseline)
+    ok = [r for r in outcome.rows if r["status"] == "ok"]
+    if ok and any(r["schedule"] == plot.baseline for r in ok):
+        from .plots import speedup_curves
+
+        import pandas as pd
+
+        try:
+            paths = speedup_curves(
+                pd.DataFrame(outcome.rows), outcome.out / "speedup", x=plot.x,
+                baseline=plot.baseline, facet=plot.facet, row=plot.row,
+            )
+            print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
+        except DearsimError as exc:
+            print(f"dearsim: no plot: {exc}", file=sys.stderr)
+
+
+class _progress:
+    """A rich progress bar on a terminal; plain lines (at most every 2 s) otherwise."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        self.console = console
+        self.label = label
+        self.bar: Any = None
+        self.task: Any = None
+        self.t0 = 0.0
+        self.last = 0.0
+        self.start_done = 0
+
+    def __enter__(self) -> Any:
+        import time
+
+        from rich.progress import (
+            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn,
+        )
+
+        self.t0 = self.last = time.perf_counter()
+        if self.console.is_terminal:
+            self.bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                console=self.console, transient=True,
+            )
+            self.bar.__enter__()
+        return self.report
+
+    def report(self, done: int, total: int) -> None:
+        import time
+
+        now = time.perf_counter()
+        if self.task is None:  # the first call: what is already done
+            self.task = True
+            self.start_done = done
+            if self.bar is not None:
+                self.task = self.bar.add_task(self.label, total=total, completed=done, rate="")
+            else:
+                print(f"{self.label}: {total - done} runs to do ({done} already done)",
+                      file=sys.stderr, flush=True)
+            return
+        if self.bar is None and now - self.last < 2.0 and done < total:
+            return
+        elapsed = now - self.t0
+        rate = (done - self.start_done) / elapsed if elapsed > 0 else 0.0
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, rate=f"{rate:.1f} runs/s")
+        else:
+            left = f", {(total - done) / rate:.0f} s left" if rate > 0 and done < total else ""
+            print(f"{self.label}: {done}/{total} runs ({rate:.1f} runs/s{left})",
+                  file=sys.stderr, flush=True)
+        self.last = now
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+
+def _print_summary(console: Console, rows: list[dict[str, Any]], baseline: str,
+                   limit: int = 40) -> None:
+    """One line per point (everything but the schedule), one column per schedule: the
+    speedup over ``baseline`` where it ran, else the iteration time."""
+    import pandas as pd
+
+    from .plots import POINT_COLUMNS
+
+    frame = pd.DataFrame(rows)
+    ok = frame[frame["status"] == "ok"]
+    if ok.empty:
+        console.print("no successful runs")
+    else:
+        keys: list[str] = []
+        for c in POINT_COLUMNS:
+            if c not in ok.columns or ok[c].nunique(dropna=False) <= 1:
+                continue
+            if keys and (ok.groupby(keys, dropna=False)[c].nunique(dropna=False) <= 1).all():
+                continue  # determined by the columns already shown (a network's parameters)
+            keys.append(c)
+        keys = keys or ["trace"]
+        has_base = baseline in set(ok["schedule"])
+        if has_base:
+            base = ok[ok["schedule"] == baseline].set_index("group_hash")["iteration_time_s"]
+            ok = ok.assign(value=ok["group_hash"].map(base) / ok["iteration_time_s"])
+            what = f"speedup over {baseline}"
+        else:
+            ok = ok.assign(value=ok["iteration_time_s"] * 1e3)
+            what = "iteration time (ms)"
+        table = ok.pivot_table(index=keys, columns="schedule", values="value", aggfunc="first",
+                               sort=False)
+        t = Table(title=f"{what}; rows: {', '.join(keys)}")
+        for k in keys:
+            t.add_column(k)
+        for sched in table.columns:
+            t.add_column(str(sched), justify="right")
+        for idx, values in list(table.iterrows())[:limit]:
+            idx = idx if isinstance(idx, tuple) else (idx,)
+            cells = [("-" if pd.isna(v) else (f"{v:.3f}x" if has_base else f"{v:.2f}"))
+                     for v in values]
+            t.add_row(*[_fmt(i) for i in idx], *cells)
+        console.print(t)
+        if len(table) > limit:
+            console.print(f"... {len(table) - limit} more rows in results.csv")
+    failed = frame[frame["status"] != "ok"]
+    for _, r in failed.head(5).iterrows():
+        print(f"failed: {r['trace']} {r['network']} p={r['workers']} {r['schedule']}: "
+              f"{r['error']}", file=sys.stderr)
+    if len(failed) > 5:
+        print(f"... and {len(failed) - 5} more failed runs (see results.csv)", file=sys.stderr)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+plot_app = typer.Typer(help="Plots of sweep results (PNG and SVG).", no_args_is_help=True)
+app.add_typer(plot_app, name="plot")
+
+ResultsArg = Annotated[
+    Path, typer.Argument(help="A sweep's results folder or its results.parquet/.csv/.jsonl.")
+]
+XOpt = Annotated[str, typer.Option("--x", help="Column on the x axis.")]
+FacetOpt = Annotated[
+    str | None, typer.Option("--facet", help="Column that splits panels (columns).")
+]
+RowOpt = Annotated[str | None, typer.Option("--row", help="Column that splits panels (rows).")]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", help="Output path without suffix (writes .png and .svg).")
+]
+
+
+def _results_out(results: Path, out: Path | None, name: str) -> Path:
+    if out is not None:
+        return out
+    return (results if results.is_dir() else results.parent) / name
+
+
+@plot_app.command("speedup")
+def plot_speedup_cmd(
+    results: ResultsArg,
+    x: XOpt = "workers",
+    baseline: Annotated[str, typer.Option("--baseline", help="Schedule label of T_base.")] = "wfbp",
+    facet: FacetOpt = "network",
+    row: RowOpt = "trace",
+    out: OutOpt = None,
+) -> None:
+    """Speedup over a baseline schedule against a swept column."""
+    from .plots import load_results, speedup_curves
+
+    paths = speedup_curves(load_results(results), _results_out(results, out, "speedup"),
+                           x=x, baseline=baseline, facet=facet, row=row)
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+
+
+@plot_app.command("throughput")
+def plot_throughput_cmd(
+    results: ResultsArg, x: XOpt = "workers", facet: FacetOpt = "network", row: RowOpt = "trace",
+    out: OutOpt = None,
+) -> None:
+    """Throughput (samples/s) against a swept column."""
+    from .plots import load_results, throughput_curves
+
+    paths = throughput_curves(load_results(results), _results_out(results, out, "throughput"),
+                              x=x, facet=facet, row=row)
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+
+
+@plot_app.command("breakdown")
+def plot_breakdown_cmd(
+    results: ResultsArg,
+    where: Annotated[
+        list[str] | None,
+        typer.Option("--where", help="COLUMN=VALUE to select one point (repeatable)."),
+    ] = None,
+    out: OutOpt = None,
+) -> None:
+    """Iteration-time breakdown bars (compute / overlapped / exposed) for one point."""
+    from .plots import breakdown_bars, load_results
+
+    frame = load_results(results)
+    for key, value in parse_sets(where):
+        if key not in frame.columns:
+            raise DearsimError(f"--where: no column {key!r} in the results")
+        col = frame[key]
+        frame = frame[col.astype(str) == str(value)]
+    paths = breakdown_bars(frame, _results_out(results, out, "breakdown"))
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+
+
 @app.command("schedulers")
 def schedulers_cmd() -> None:
     """List the schedules and their options (the --set keys) with defaults."""

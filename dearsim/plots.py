@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .result import Result
 
@@ -46,3 +47,201 @@ def breakdown(
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     return out
+
+
+# --------------------------------------------------------------------------- sweep results
+
+#: Columns that describe a run apart from its schedule.
+POINT_COLUMNS = (
+    "trace",
+    "network",
+    "network.alpha_s",
+    "network.beta_s_per_byte",
+    "network.gamma_s_per_byte",
+    "network.bandwidth_gbps",
+    "workers",
+    "batch_size",
+    "iterations",
+    "warmup",
+    "seed",
+)
+
+
+def load_results(path: str | Path) -> Any:
+    """A sweep's results as a DataFrame, from its folder or a .parquet/.csv/.jsonl file."""
+    import pandas as pd
+
+    from .errors import DearsimError
+
+    p = Path(path)
+    if p.is_dir():
+        for name in ("results.parquet", "results.csv", "results.jsonl"):
+            if (p / name).exists():
+                p = p / name
+                break
+        else:
+            raise DearsimError(f"{path}: no results.parquet, results.csv or results.jsonl here")
+    if not p.exists():
+        raise DearsimError(f"{path}: no such results file")
+    try:
+        if p.suffix == ".parquet":
+            return pd.read_parquet(p)
+        if p.suffix == ".jsonl":
+            from .sweep import read_rows
+
+            return pd.DataFrame(read_rows(p))
+        return pd.read_csv(p)
+    except Exception as exc:  # a file that is not a results table
+        raise DearsimError(f"{path}: cannot read results: {exc}") from None
+
+
+def with_speedup(frame: Any, baseline: str = "wfbp") -> Any:
+    """Successful rows with a ``speedup`` column: the ``baseline`` schedule's iteration time
+    in the same group (same everything but the schedule) over the row's."""
+    from .errors import DearsimError
+
+    ok = frame[frame["status"] == "ok"].copy()
+    if baseline not in set(ok["schedule"]):
+        have = ", ".join(sorted(set(ok["schedule"])))
+        raise DearsimError(f"baseline {baseline!r} is not among the results' schedules ({have})")
+    base = ok[ok["schedule"] == baseline].set_index("group_hash")["iteration_time_s"]
+    ok["speedup"] = ok["group_hash"].map(base) / ok["iteration_time_s"]
+    return ok
+
+
+def _panels(frame: Any, x: str, facet: str | None, row: str | None, what: str) -> Any:
+    """Check that (row, facet, x, schedule) picks one run; return facet/row values."""
+    from .errors import DearsimError
+
+    for col in [c for c in (x, facet, row) if c]:
+        if col not in frame.columns:
+            raise DearsimError(f"no column {col!r} in the results")
+    keys = [c for c in (row, facet, x) if c] + ["schedule"]
+    dup = frame.groupby(keys, dropna=False).size()
+    if (dup > 1).any():
+        varying = [
+            c for c in POINT_COLUMNS
+            if c in frame.columns and c not in keys and frame[c].nunique(dropna=False) > 1
+        ]
+        raise DearsimError(
+            f"several runs per {what} point; the results also vary in "
+            f"{', '.join(varying) or 'columns not plotted'}: choose them as --x, --facet or "
+            "--row, or select rows first"
+        )
+    rows = sorted(frame[row].unique(), key=str) if row else [None]
+    cols = sorted(frame[facet].unique(), key=str) if facet else [None]
+    return rows, cols
+
+
+def _curves(
+    frame: Any, y: str, ylabel: str, x: str, facet: str | None, row: str | None,
+    path: str | Path, title: str, baseline: str | None = None,
+) -> list[Path]:
+    from matplotlib.figure import Figure
+
+    facet = facet if facet and frame[facet].nunique() > 1 else None
+    row = row if row and frame[row].nunique() > 1 else None
+    rows, cols = _panels(frame, x, facet, row, "plotted")
+    fig = Figure(figsize=(4.2 * len(cols) + 1.2, 3.2 * len(rows) + 0.9), layout="constrained")
+    axes = fig.subplots(len(rows), len(cols), squeeze=False, sharex=True)
+    schedules = list(dict.fromkeys(frame["schedule"]))
+    xs = frame[x].astype(float)
+    log = xs.min() > 0 and xs.max() / xs.min() >= 8
+    for i, rv in enumerate(rows):
+        for j, cv in enumerate(cols):
+            ax = axes[i][j]
+            sel = frame
+            if row:
+                sel = sel[sel[row] == rv]
+            if facet:
+                sel = sel[sel[facet] == cv]
+            for k, name in enumerate(schedules):
+                part = sel[sel["schedule"] == name].sort_values(x)
+                if part.empty:
+                    continue
+                style = "--" if name == baseline else "-"
+                ax.plot(part[x], part[y], style, marker="o", ms=3.5, label=name,
+                        color=f"C{k % 10}")
+            if log:
+                ax.set_xscale("log", base=2 if x == "workers" else 10)
+                ticks = sorted(set(xs))
+                ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+                ax.minorticks_off()
+            ax.grid(True, alpha=0.3)
+            label = " · ".join(str(v) for v in (rv, cv) if v is not None)
+            if label:
+                ax.set_title(label, fontsize=9)
+            if i == len(rows) - 1:
+                ax.set_xlabel(x)
+            if j == 0:
+                ax.set_ylabel(ylabel)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 7),
+               fontsize=8, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: str | Path) -> list[Path]:
+    """Write ``path`` as PNG and SVG (its suffix, if any, is replaced)."""
+    stem = Path(path)
+    if stem.suffix.lower() in (".png", ".svg"):
+        stem = stem.with_suffix("")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    outs = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    fig.savefig(outs[0], dpi=130)
+    fig.savefig(outs[1])
+    return outs
+
+
+def speedup_curves(
+    frame: Any, path: str | Path, x: str = "workers", baseline: str = "wfbp",
+    facet: str | None = "network", row: str | None = "trace",
+) -> list[Path]:
+    """Speedup over ``baseline`` against ``x``, one line per schedule, panels by ``facet``
+    (columns) and ``row`` (rows). Writes PNG and SVG; returns their paths."""
+    data = with_speedup(frame, baseline)
+    return _curves(data, "speedup", f"speedup over {baseline}", x, facet, row, path,
+                   f"speedup over {baseline} (T_{baseline} / T)", baseline)
+
+
+def throughput_curves(
+    frame: Any, path: str | Path, x: str = "workers", facet: str | None = "network",
+    row: str | None = "trace",
+) -> list[Path]:
+    """Throughput (samples/s) against ``x``, one line per schedule."""
+    data = frame[frame["status"] == "ok"]
+    return _curves(data, "throughput_samples_per_s", "samples/s", x, facet, row, path,
+                   "throughput")
+
+
+def breakdown_bars(frame: Any, path: str | Path) -> list[Path]:
+    """Iteration-time breakdown (compute, overlapped and exposed communication) per schedule
+    for one point of a sweep (``frame`` must hold one run per schedule)."""
+    from matplotlib.figure import Figure
+
+    from .errors import DearsimError
+
+    data = frame[frame["status"] == "ok"]
+    if data.empty:
+        raise DearsimError("no successful runs to plot")
+    if data["schedule"].duplicated().any():
+        raise DearsimError("several runs per schedule: select one point (e.g. --where workers=64)")
+    data = data.sort_values("iteration_time_s", ascending=False)
+    ms = 1e3
+    fig = Figure(figsize=(8, 0.5 * len(data) + 1.9), layout="constrained")
+    ax = fig.add_subplot()
+    y = list(range(len(data)))
+    compute = data["compute_s"] * ms
+    exposed = data["exposed_comm_s"].clip(lower=0) * ms
+    overlapped = data["overlapped_comm_s"] * ms
+    ax.barh(y, compute, color="#4c72b0", label="compute")
+    ax.barh(y, exposed, left=compute, color="#dd8452", label="exposed communication")
+    ax.barh(y, overlapped, left=compute - overlapped, height=0.3, color="#55a868",
+            label="overlapped communication (under compute)")
+    ax.set_yticks(y, list(data["schedule"]))
+    ax.set_xlabel("time per iteration (ms)")
+    first = data.iloc[0]
+    ax.set_title(f"{first['trace']}, {first['network']}, {first['workers']} workers", fontsize=10)
+    fig.legend(loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    return _save(fig, path)
