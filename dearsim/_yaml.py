@@ -100,18 +100,46 @@ def parse_scalar(text: str) -> Any:
 
 def validate(model: Any, data: Any, marks: Marks, prefix: Path = ()) -> Any:
     """Validate ``data`` with a pydantic ``model``; on failure raise a :class:`DearsimError`
-    naming the file, line and dotted path of the first problem."""
+    naming the file, line and dotted path of the most relevant problem."""
     import pydantic
 
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        path = prefix + tuple(err["loc"])
-        msg = clean_message(err["msg"])
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        raise DearsimError(f"{marks.locate(path)}: {msg}") from None
+        raise DearsimError(explain(exc, data, marks, prefix)) from None
+
+
+def explain(exc: Any, data: Any, marks: Marks, prefix: Path = ()) -> str:
+    """``file:line: path: message`` for a pydantic ValidationError.
+
+    Pydantic reports one error per member of a union (``list[int] | int`` fails as "not a
+    list" *and* as "not greater than 0"); the one worth showing is the member whose type
+    matched. Its location also names union members (``list[...]``, ``str``): only the parts
+    that index into the data are kept."""
+    errors = exc.errors()
+
+    def data_path(loc: tuple[Any, ...]) -> Path:
+        cur, out = data, []
+        for part in loc:
+            if isinstance(cur, dict) and part in cur:
+                cur = cur[part]
+                out.append(part)
+            elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+                cur = cur[part]
+                out.append(part)
+        return tuple(out)
+
+    def rank(err: dict[str, Any]) -> tuple[int, int]:
+        mismatch = err["type"].endswith("_type") or err["type"] in ("model_attributes_type",)
+        return (0 if mismatch else 1, len(data_path(err["loc"])))
+
+    err = max(errors, key=rank)
+    path = prefix + data_path(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"{marks.locate(path)}: unknown key"
+    if err["type"] == "missing":
+        return f"{marks.locate(path + (err['loc'][-1],))}: required, but missing"
+    return f"{marks.locate(path)}: {clean_message(err['msg'])}"
 
 
 def clean_message(msg: str) -> str:
