@@ -209,6 +209,16 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _drop_torn_line(path: Path) -> None:
+    """Cut a last line left unfinished by a killed sweep, so appending starts cleanly."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with path.open("r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
 def run_sweep(
     loaded: LoadedConfig,
     out: Path,
@@ -235,6 +245,7 @@ def run_sweep(
         )
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(loaded.text, encoding="utf-8")
+    _drop_torn_line(jsonl)
     done = {r["run_hash"] for r in read_rows(jsonl)}
     todo = [r for r in runs if r.run_hash not in done]
     skipped = len(runs) - len(todo)
