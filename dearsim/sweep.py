@@ -282,10 +282,28 @@ def run_sweep(
     return SweepOutcome(out, rows, ran, skipped, failed, seconds)
 
 
-def write_tables(rows: list[dict[str, Any]], out: Path) -> None:
+NUMERIC = (
+    "network.alpha_s", "network.beta_s_per_byte", "network.gamma_s_per_byte",
+    "network.bandwidth_gbps", "batch_size", *METRICS, "n_buckets",
+)
+
+
+def results_frame(rows: list[dict[str, Any]]) -> Any:
+    """Rows as a DataFrame with fixed column types: numbers that may be missing are floats
+    (NaN when missing), so CSV and Parquet read back alike."""
     import pandas as pd
 
     frame = pd.DataFrame(rows)
+    for col in NUMERIC:
+        if col in frame.columns:
+            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    return frame
+
+
+def write_tables(rows: list[dict[str, Any]], out: Path) -> None:
+    import pandas as pd
+
+    frame = results_frame(rows)
     frame.to_csv(out / "results.csv", index=False)
     try:
         frame.to_parquet(out / "results.parquet", index=False)

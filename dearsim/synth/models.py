@@ -371,6 +371,16 @@ def user_workload(
                 return t if t.dim() == 0 else t.sum()
         raise DearsimError(f"--model {spec!r}: the model's output has no floating-point tensor")
 
+    if seq_len is not None and "seq_len" not in kwargs:
+        raise DearsimError(f"--model {spec!r}: --seq-len given but the function takes no seq_len")
+    if "batch_size" not in kwargs:
+        first = next((t for t in (*args, *kw.values()) if isinstance(t, torch.Tensor)), None)
+        got = first.shape[0] if first is not None and first.dim() > 0 else None
+        if got != batch_size:
+            raise DearsimError(
+                f"--model {spec!r}: the function takes no batch_size and its example input has "
+                f"batch {got}, not --batch-size {batch_size}"
+            )
     key = spec.rpartition(":")[2]
     return Workload(
         key=key,
@@ -379,6 +389,6 @@ def user_workload(
         kwargs=kw,
         loss_fn=loss_fn or default_loss,
         description=f"{spec} ({type(model).__name__}, user-supplied)",
-        batch_size=batch_size if "batch_size" in kwargs else None,
+        batch_size=batch_size,
         info={"source": spec, "loss": "user loss_fn" if loss_fn else "sum of the output"},
     )
