@@ -128,8 +128,8 @@ def _panels(frame: Any, x: str, facet: str | None, row: str | None, what: str) -
             f"{', '.join(varying) or 'columns not plotted'}: choose them as --x, --facet or "
             "--row, or select rows first"
         )
-    rows = sorted(frame[row].unique(), key=str) if row else [None]
-    cols = sorted(frame[facet].unique(), key=str) if facet else [None]
+    rows = list(dict.fromkeys(frame[row])) if row else [None]  # in the order of the runs
+    cols = list(dict.fromkeys(frame[facet])) if facet else [None]
     return rows, cols
 
 
