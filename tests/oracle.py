@@ -141,7 +141,7 @@ def dear_timeline(f, b, s, u, groups, costs, iterations, slowdown=(1.0,)):
                 opened = [max(c, gathered) for c in clock]
                 if j + 1 < m:
                     gathered = link.run(
-                        "all_gather", nbytes[j + 1], it - 1, layers[j + 1], gathered
+                        "all_gather", nbytes[j + 1], it - 1, layers[j + 1], max(opened)
                     )
                 for w, k in enumerate(slowdown):
                     t = opened[w]

@@ -69,6 +69,17 @@ def sizes_bytes(max_bytes: int = MAX_BYTES) -> st.SearchStrategy[int]:
     )
 
 
+def half_mib_sizes() -> st.SearchStrategy[int]:
+    """Gradient sizes on a 0.5 MiB grid (0 .. 16 MiB): group totals often land exactly on a
+    bucket cap or threshold, which exercises the "reaches or passes" / "stays below" ties."""
+    return st.integers(0, 32).map(lambda k: k * (1 << 19))
+
+
+def half_mib_limits() -> st.SearchStrategy[float]:
+    """A bucket cap or threshold in MiB on the same 0.5 MiB grid (0.5 .. 16 MiB)."""
+    return st.integers(1, 32).map(lambda k: k / 2)
+
+
 @st.composite
 def traces(
     draw: st.DrawFn,
@@ -76,19 +87,22 @@ def traces(
     max_layers: int = 12,
     positive_times: bool = False,
     with_grads: bool = False,
+    sizes: st.SearchStrategy[int] | None = None,
 ) -> dearsim.Trace:
     """A random trace. ``with_grads`` forces at least one layer with a gradient;
-    ``positive_times`` makes every compute time > 0 (no same-instant ties)."""
+    ``positive_times`` makes every compute time > 0 (no same-instant ties); ``sizes``
+    replaces the gradient-size strategy."""
     n = draw(st.integers(min_layers, max_layers))
     t = times_s(positive=positive_times)
     fwd = draw(st.lists(t, min_size=n, max_size=n))
     bwd = draw(st.lists(t, min_size=n, max_size=n))
-    size = draw(st.lists(sizes_bytes(), min_size=n, max_size=n))
+    size = draw(st.lists(sizes if sizes is not None else sizes_bytes(), min_size=n, max_size=n))
     if with_grads and not any(size):
         size[draw(st.integers(0, n - 1))] = draw(st.integers(1, MAX_BYTES))
     update = None
     if draw(st.booleans()):
-        update = draw(st.lists(times_s(max_ms=1.0, positive=positive_times), min_size=n, max_size=n))
+        u = times_s(max_ms=1.0, positive=positive_times)
+        update = draw(st.lists(u, min_size=n, max_size=n))
     return dearsim.Trace.from_layers(fwd, bwd, size, update)
 
 
