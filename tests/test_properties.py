@@ -122,12 +122,10 @@ def test_iteration_time_bounds(name, trace, net, p, data):
     assert close(r.exposed_comm_s, r.iteration_time_s - r.compute_s)
 
 
-@pytest.mark.parametrize("name", ["wfbp", "ddp", "horovod", "mgwfbp", "dear"])
+@pytest.mark.parametrize("name", ALL_SCHEDULES)
 @FEW
 @given(trace=traces(), net=networks(), cluster=clusters(), data=st.data())
 def test_iteration_time_bounds_heterogeneous(name, trace, net, cluster, data):
-    # (bytescheduler is left out: with unequal workers its per-worker credit and priority
-    # queues can post collectives in different orders on different workers and deadlock.)
     r = run(trace, net, cluster, name, data.draw(options_for(name), label="options"))
     assert close(r.compute_s, max(cluster.slowdown) * trace.compute_time)
     assert geq(r.iteration_time_s, r.compute_s)
@@ -351,16 +349,15 @@ def test_reported_buckets_partition_the_gradient_layers(name, trace, net, p, dat
 # --------------------------------------------------------------------------- slow workers
 
 
-@pytest.mark.parametrize("name", ["wfbp", "ddp", "horovod", "mgwfbp", "dear"])
+@pytest.mark.parametrize("name", ALL_SCHEDULES)
 @SETTINGS
 @given(trace=traces(), net=networks(), p=worker_counts(2, 8), data=st.data())
 def test_one_slow_worker_is_as_slow_as_all_slow(name, trace, net, p, data):
     # With a barrier every collective waits for its last poster, and by induction the fast
     # workers are never behind the slow one, so the slow worker's timeline -- and the
-    # link's -- is the same as in a cluster of p slow workers. (Also true for horovod: a
-    # gradient is ready for the coordinator when the slowest worker has it.) bytescheduler
-    # is left out: no barrier, and per-worker priority queues can post in different orders
-    # on different workers (they can even deadlock; see the report).
+    # link's -- is the same as in a cluster of p slow workers. (Also true for horovod and
+    # bytescheduler: their coordinator takes a gradient once the slowest worker has it, and
+    # a layer's next forward waits for its chunks, which wait for the slowest worker.)
     opts = data.draw(options_for(name), label="options")
     slow_at = data.draw(st.integers(0, p - 1), label="slow worker")
     one = tuple(1.5 if i == slow_at else 1.0 for i in range(p))
@@ -414,3 +411,16 @@ def test_anomaly_bytescheduler_slower_link_lets_priority_act():
     slow = run(trace, dearsim.AlphaBeta(0.0, 2e-9), 2, "bytescheduler", opts)
     assert close(fast.iteration_time_s, 12.1 * MS)
     assert close(slow.iteration_time_s, 10.0 * MS)
+
+
+def test_bytescheduler_with_unequal_workers_does_not_deadlock():
+    # Found by hypothesis against per-worker ByteScheduler cores: the fast worker posted
+    # layer 0's chunk while the slow one posted layer 1's first, each with its credit spent,
+    # each waiting for the other. One coordinator orders the chunks for every worker.
+    trace = dearsim.Trace.from_layers([0.5e-3, 0.5e-3], [1e-3, 0.0], [1000, 2_000_000])
+    opts = {"partition_bytes": 1_000_000, "credit_bytes": 1}
+    cluster = dearsim.Cluster(2, (1.0, 1.5))
+    r = run(trace, dearsim.AlphaBeta(0.0, 1e-9), cluster, "bytescheduler", opts)
+    same = run(trace, dearsim.AlphaBeta(0.0, 1e-9), dearsim.Cluster(2, (1.5, 1.5)),
+               "bytescheduler", opts)
+    assert r.iteration_time_s == pytest.approx(same.iteration_time_s)

@@ -49,47 +49,65 @@ def chunk_sizes(nbytes: int, partition: int) -> list[int]:
 
 
 class Core:
-    """One worker's ByteScheduler core: the priority queue and the credit."""
+    """The ByteScheduler core: the priority queue and the credit.
 
-    def __init__(self, w: Worker, credit: int) -> None:
-        self.w = w
+    With identical workers this is each worker's own core. With workers of different speeds
+    one core serves them all, like a coordinator: a chunk enters the queue once its gradient
+    is ready on every worker, so all workers post chunks in one order. (Independent cores
+    would post in different orders and, like NCCL, wait on each other forever.)"""
+
+    def __init__(self, sim: Simulation, chunks: list[list[int]], credit: int) -> None:
+        self.sim = sim
+        self.chunks = chunks
         self.full = credit
         self.credit = credit
         self.queue: list[tuple[int, int, int, int]] = []
+        self.arrived: dict[tuple[int, int], int] = {}
         self.left: dict[tuple[int, int], int] = {}
+        self.finished: set[tuple[int, int]] = set()
         self.waiting: dict[tuple[int, int], Event] = {}
 
-    def enqueue(self, it: int, layer: int, chunks: list[int]) -> None:
-        """Queue a ready gradient's chunks."""
-        self.left[(it, layer)] = len(chunks)
-        for k, size in enumerate(chunks):
+    def gradient_ready(self, it: int, layer: int) -> None:
+        """A worker class has ``layer``'s gradient of ``it``; queue its chunks once all have."""
+        key = (it, layer)
+        count = self.arrived.get(key, 0) + 1
+        if count < len(self.sim.workers):
+            self.arrived[key] = count
+            return
+        self.arrived.pop(key, None)
+        self.left[key] = len(self.chunks[layer])
+        for k, size in enumerate(self.chunks[layer]):
             heapq.heappush(self.queue, (it, layer, k, size))
         self._dispatch()
 
     def busy(self, it: int, layer: int) -> bool:
-        """Whether some chunk of ``layer``'s gradient of ``it`` has not finished."""
-        return (it, layer) in self.left
+        """Whether ``layer``'s gradient of ``it`` still has a chunk to finish."""
+        return bool(self.chunks[layer]) and (it, layer) not in self.finished
 
     def wait(self, it: int, layer: int) -> Event:
         """An event that fires when every chunk of ``layer``'s gradient has finished."""
         ev = self.waiting.get((it, layer))
         if ev is None:
-            ev = self.waiting[(it, layer)] = Event(self.w.env)
+            ev = self.waiting[(it, layer)] = Event(self.sim.env)
         return ev
 
     def _dispatch(self) -> None:
         while self.credit > 0 and self.queue:
             it, layer, k, size = heapq.heappop(self.queue)
             self.credit -= size
-            ev = self.w.post(Op.ALLREDUCE, size, it, (layer, layer), tag=k)
-            ev.callbacks.append(lambda _e, it=it, layer=layer, size=size: self._finished(it, layer, size))
+            ev = None
+            for w in self.sim.workers:
+                ev = w.post(Op.ALLREDUCE, size, it, (layer, layer), tag=k)
+            assert ev is not None
+            ev.callbacks.append(lambda _e, it=it, layer=layer, size=size: self._done(it, layer, size))
 
-    def _finished(self, it: int, layer: int, size: int) -> None:
+    def _done(self, it: int, layer: int, size: int) -> None:
         self.credit = min(self.full, self.credit + size)
         key = (it, layer)
         self.left[key] -= 1
         if self.left[key] == 0:
             del self.left[key]
+            self.finished.add(key)
             ev = self.waiting.pop(key, None)
             if ev is not None:
                 ev.succeed()
@@ -104,15 +122,16 @@ class ByteScheduler(Schedule):
     summary = "ByteScheduler: chunks by priority under a credit, no barrier"
     Options = ByteSchedulerOptions
 
-    def plan(self, sim: Simulation) -> list[list[int]]:
+    def plan(self, sim: Simulation) -> Core:
         part = self.options.partition_bytes
-        return [chunk_sizes(s, part) for s in sim.trace.size]
+        chunks = [chunk_sizes(s, part) for s in sim.trace.size]
+        return Core(sim, chunks, self.options.credit_bytes)
 
-    def worker(self, sim: Simulation, w: Worker, plan: list[list[int]]) -> Generator[Any, Any, None]:
+    def worker(self, sim: Simulation, w: Worker, core: Core) -> Generator[Any, Any, None]:
         trace = sim.trace
         n_layers = trace.num_layers
-        core = Core(w, self.options.credit_bytes)
-        segments = backward_segments(n_layers, {i for i in range(n_layers) if plan[i]})
+        has_chunks = {i for i in range(n_layers) if core.chunks[i]}
+        segments = backward_segments(n_layers, has_chunks)
 
         for it in range(sim.iterations):
             layer = 0
@@ -131,9 +150,8 @@ class ByteScheduler(Schedule):
                 yield w.run(ops)
             for segment in segments:
                 yield w.run([("bwd", layer, it) for layer in segment])
-                last = segment[-1]
-                if plan[last]:
-                    core.enqueue(it, last, plan[last])
+                if segment[-1] in has_chunks:
+                    core.gradient_ready(it, segment[-1])
         last_it = sim.iterations - 1
         for layer in range(n_layers):
             if core.busy(last_it, layer):

@@ -28,6 +28,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,10 +58,13 @@ _ALIASES = {
 
 def require(module: str) -> Any:
     """Import ``module`` or fail with one clear line naming the extra to install."""
-    if importlib.util.find_spec(module) is None:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
         what = "PyTorch" if module == "torch" else module
-        raise DearsimError(f"dearsim trace synth needs {what}: {INSTALL_HINT}")
-    return importlib.import_module(module)
+        if exc.name in (None, module) or module.startswith(f"{exc.name}."):
+            raise DearsimError(f"dearsim trace synth needs {what}: {INSTALL_HINT}") from None
+        raise DearsimError(f"cannot import {module}: {exc}") from None
 
 
 @dataclass
@@ -76,6 +80,7 @@ class Workload:
     batch_size: int | None
     default_optimizer: str = "sgd"
     info: dict[str, Any] = field(default_factory=dict)  # extra provenance
+    packages: tuple[str, ...] = ()  # packages whose versions the provenance records
 
     def run_forward(self) -> Any:
         return self.model(*self.args, **self.kwargs)
@@ -132,14 +137,15 @@ def known_models() -> list[str]:
 # --------------------------------------------------------------------------- image models
 
 
-def _classification_loss(torch: Any, batch_size: int) -> Callable[[Any], Any]:
+def _classification_loss(torch: Any, batch_size: int, device: str) -> Callable[[Any], Any]:
     import torch.nn.functional as F
+
+    target = torch.zeros(batch_size, dtype=torch.long, device=device)
 
     def loss_fn(out: Any) -> Any:
         # torchvision's inception_v3/googlenet return named tuples with auxiliary logits in
         # training mode: every (batch x classes) tensor gets its own cross-entropy.
         outs = [out] if isinstance(out, torch.Tensor) else [o for o in out if o is not None]
-        target = torch.zeros(batch_size, dtype=torch.long, device=outs[0].device)
         total = None
         for o in outs:
             term = F.cross_entropy(o, target)
@@ -158,11 +164,17 @@ def torchvision_model(name: str, batch_size: int, image_size: int, device: str =
     tv = require("torchvision")
     available = tv.models.list_models(module=tv.models)
     if name not in available:
+        import difflib
+
+        close = difflib.get_close_matches(name, [*available, *BERT_CONFIGS, "inception_v4"], 3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise DearsimError(
-            f"unknown model {name!r}: not bert-base, bert-large, inception_v4, a torchvision "
-            f"classification model (e.g. resnet50, densenet201, vgg16) or MODULE:FUNCTION"
+            f"unknown model {name!r}{hint}: give bert-base, bert-large, inception_v4, a "
+            f"torchvision classification model (e.g. resnet50, densenet201, vgg16) or "
+            f"MODULE:FUNCTION"
         )
-    with torch.device(device):
+    with torch.device(device), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. inception_v3's note on its default init
         model = tv.models.get_model(name, weights=None)
     model.train()
     return Workload(
@@ -170,11 +182,12 @@ def torchvision_model(name: str, batch_size: int, image_size: int, device: str =
         model=model,
         args=(_images(torch, batch_size, image_size, device),),
         kwargs={},
-        loss_fn=_classification_loss(torch, batch_size),
+        loss_fn=_classification_loss(torch, batch_size, device),
         description=f"{name} (torchvision {tv.__version__} models.{name}, weights=None), "
         f"input {batch_size}x3x{image_size}x{image_size}, cross-entropy loss",
         batch_size=batch_size,
         info={"image_size": image_size, "source": f"torchvision.models.get_model({name!r})"},
+        packages=("torchvision",),
     )
 
 
@@ -189,11 +202,12 @@ def inception_v4(batch_size: int, image_size: int, device: str = "meta") -> Work
         model=model,
         args=(_images(torch, batch_size, image_size, device),),
         kwargs={},
-        loss_fn=_classification_loss(torch, batch_size),
+        loss_fn=_classification_loss(torch, batch_size, device),
         description=f"Inception-v4 (timm {timm.__version__} inception_v4, pretrained=False), "
         f"input {batch_size}x3x{image_size}x{image_size}, cross-entropy loss",
         batch_size=batch_size,
         info={"image_size": image_size, "source": "timm.create_model('inception_v4')"},
+        packages=("timm",),
     )
 
 
@@ -260,6 +274,7 @@ def bert(key: str, batch_size: int, seq_len: int, device: str = "meta") -> Workl
             "attention": "eager (explicit matmul + softmax + dropout)",
             "source": "transformers.BertForPreTraining(BertConfig(...))",
         },
+        packages=("transformers",),
     )
 
 

@@ -1,0 +1,239 @@
+"""The shipped synthesised traces and ``dearsim trace show``: no PyTorch needed.
+
+The five traces of the DeAR study's models must carry the published parameter counts (their
+bytes are exact), say how they were made, and have forward/backward totals inside the bounds
+their own GPU model implies. ``dearsim trace show`` summarises any trace without importing
+torch; ``dearsim trace synth`` without torch fails with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dearsim import load_trace
+from dearsim.cli import main
+from dearsim.synth.gpus import GPUS
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACES = ROOT / "traces"
+
+# file -> (batch size, sequence length, exact parameter count, published count, tolerance)
+SHIPPED = {
+    # torchvision resnet50 / densenet201: the published counts, exactly.
+    "resnet50-b64.csvy": (64, None, 25_557_032, 25_557_032, 0),
+    "densenet201-b32.csvy": (32, None, 20_013_928, 20_013_928, 0),
+    # Inception-v4 (Szegedy et al. 2016): "about 42.7M" (timm / Cadene: 42,679,816).
+    "inception_v4-b64.csvy": (64, None, 42_679_816, 42_700_000, 100_000),
+    # BERT-Base "110M": BertForPreTraining with pooler, NSP and MLM heads (decoder weight tied,
+    # counted once), vocabulary 30522 padded to 30528.
+    "bert-base-b64-s64.csvy": (64, 64, 110_111_042, 110_000_000, 1_000_000),
+    # BERT-Large "340M" (335-340M depending on heads): same heads and vocabulary.
+    "bert-large-b32-s64.csvy": (32, 64, 336_232_258, 337_500_000, 2_500_000),
+}
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def one_error_line(rc: int, out: str, err: str) -> str:
+    assert rc != 0
+    assert "Traceback" not in err
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("dearsim")
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- shipped traces
+
+
+@pytest.mark.parametrize("fname", sorted(SHIPPED))
+def test_shipped_trace_has_the_published_parameter_count(fname: str) -> None:
+    batch, seq, exact, published, tol = SHIPPED[fname]
+    trace = load_trace(TRACES / fname)
+    assert trace.meta["dtype"] == "float32"
+    assert trace.total_bytes % 4 == 0
+    params = trace.total_bytes // 4
+    assert params == exact
+    assert abs(params - published) <= tol
+    assert trace.batch_size == batch
+    prov = trace.meta["provenance"]
+    assert prov["totals"]["params"] == params
+    if seq is not None:
+        assert prov["workload"]["seq_len"] == seq
+    # Layers are the modules that own parameters: none of these five has a 0-byte layer.
+    assert all(s > 0 for s in trace.size)
+    assert len(set(trace.names)) == trace.num_layers
+
+
+def test_shipped_layer_structure() -> None:
+    r50 = load_trace(TRACES / "resnet50-b64.csvy")
+    assert r50.num_layers == 53 + 53 + 1  # convolutions, batch norms, fc
+    assert r50.names[0] == "conv1" and r50.names[-1] == "fc"
+    assert r50.size[0] == 4 * 64 * 3 * 7 * 7
+    assert r50.size[-1] == 4 * (2048 * 1000 + 1000)
+    bert = load_trace(TRACES / "bert-base-b64-s64.csvy")
+    sizes = dict(zip(bert.names, bert.size))
+    # The tied decoder/word-embedding weight is counted once, with the embedding (first in
+    # forward order, gradient ready last); the decoder layer keeps only its bias.
+    assert bert.names[0] == "bert.embeddings.word_embeddings"
+    assert sizes["bert.embeddings.word_embeddings"] == 4 * 30528 * 768
+    assert sizes["cls.predictions.decoder"] == 4 * 30528
+    assert bert.meta["provenance"]["workload"]["vocab_size"] == 30528
+    large = load_trace(TRACES / "bert-large-b32-s64.csvy")
+    assert sum(".attention.self.query" in n for n in large.names) == 24
+
+
+@pytest.mark.parametrize("fname", sorted(SHIPPED))
+def test_shipped_trace_says_how_it_was_made(fname: str) -> None:
+    meta = load_trace(TRACES / fname).meta
+    prov = meta["provenance"]
+    assert prov["method"] == "synthesised"
+    assert prov["created"] == "2026-11-25"
+    assert "RTX 2080 Ti" in prov["device"] and "not measured" in prov["device"]
+    assert prov["framework"].startswith("torch ")
+    assert "not measured" in prov["how"]
+    gpu = prov["gpu_model"]
+    preset = GPUS["rtx2080ti"]
+    assert gpu["peak_flops"] == preset.peak_flops == 13.45e12
+    assert gpu["mem_bw"] == preset.mem_bw == 616e9
+    for key in ("compute_eff", "mem_eff", "launch_overhead_s", "source"):
+        assert key in gpu
+    assert prov["optimizer"]["name"] == "sgd"
+    assert prov["command"].startswith("dearsim trace synth --model ")
+    assert "--created 2026-11-25" in prov["command"]
+    for key in ("counting", "layers"):
+        assert prov[key]
+
+
+@pytest.mark.parametrize("fname", sorted(SHIPPED))
+def test_shipped_times_lie_within_the_roofline_bounds(fname: str) -> None:
+    """Per operator, max(F/Fr, B/Br) + o is at least each term and at most their sum + o, so
+    each pass's total lies between the larger of the two sums and both sums plus overheads."""
+    trace = load_trace(TRACES / fname)
+    prov = trace.meta["provenance"]
+    g, tot = prov["gpu_model"], prov["totals"]
+    flop_rate = g["peak_flops"] * g["compute_eff"]
+    byte_rate = g["mem_bw"] * g["mem_eff"]
+    for which, times in (("fwd", trace.fwd), ("bwd", trace.bwd)):
+        total = math.fsum(times)
+        t_flop = tot[f"{which}_flop"] / flop_rate
+        t_byte = tot[f"{which}_bytes"] / byte_rate
+        t_launch = tot[f"{which}_kernels"] * g["launch_overhead_s"]
+        assert total >= max(t_flop, t_byte) * (1 - 1e-9), which
+        assert total <= (t_flop + t_byte + t_launch) * (1 + 1e-9), which
+        assert total >= t_launch * (1 - 1e-9)
+    # Update: plain SGD streams 3 x 4 bytes per parameter, plus one launch per tensor.
+    upd = math.fsum(trace.update)
+    streamed = 3 * trace.total_bytes / byte_rate
+    assert upd >= streamed * (1 - 1e-9)
+    assert upd <= streamed + 4 * trace.num_layers * g["launch_overhead_s"]
+
+
+def test_shipped_resnet50_compute_is_plausible_for_a_2080ti() -> None:
+    """docs/traces.md compares with public numbers; this only guards against a regression by
+    an order of magnitude (about 220-260 ms per batch of 64 is the public range)."""
+    t = load_trace(TRACES / "resnet50-b64.csvy")
+    assert 0.15 < t.compute_time < 0.35
+    assert 1.5 < sum(t.bwd) / sum(t.fwd) < 2.5
+
+
+# --------------------------------------------------------------------------- show
+
+
+def test_show_prints_the_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = run(capsys, "trace", "show", TRACES / "resnet50-b64.csvy")
+    assert rc == 0, err
+    assert "resnet50-b64-2080ti-synth" in out
+    assert "107 (107 with gradients)" in out
+    assert "25,557,032" in out
+    assert "102,228,128 bytes" in out
+    t = load_trace(TRACES / "resnet50-b64.csvy")
+    assert f"{sum(t.fwd) * 1e3:.3f} ms" in out
+    assert f"{sum(t.bwd) * 1e3:.3f} ms" in out
+    assert "largest layers" in out and "layer4.0.conv2" in out
+    assert "provenance:" in out and "synthesised" in out and "RTX 2080 Ti" in out
+
+
+def test_show_json(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = run(capsys, "trace", "show", TRACES / "bert-base-b64-s64.csvy", "--json",
+                       "--top", "3")
+    assert rc == 0, err
+    s = json.loads(out)
+    assert s["params"] == 110_111_042
+    assert s["layers"] == 105
+    assert len(s["largest"]) == 3
+    assert s["largest"][0]["name"] == "bert.embeddings.word_embeddings"
+    assert s["provenance"]["method"] == "synthesised"
+    assert s["compute_ms"] == pytest.approx(s["fwd_ms"] + s["bwd_ms"] + s["update_ms"])
+
+
+def test_show_works_on_a_plain_csv_and_the_example(capsys, tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text("name,fwd_ms,bwd_ms,bytes\nconv,1,2,400\nrelu,0.5,0.5,0\nfc,1,2,4000\n")
+    rc, out, err = run(capsys, "trace", "show", p)
+    assert rc == 0, err
+    assert "3 (2 with gradients)" in out
+    assert "1,100 if 4 bytes each" in out
+    assert "provenance: none recorded" in out
+    rc, out, err = run(capsys, "trace", "show", TRACES / "vgg16-b32.csvy", "--top", "0")
+    assert rc == 0, err
+    assert "138,357,544" in out and "largest layers" not in out
+
+
+def test_show_errors_are_one_line(capsys, tmp_path: Path) -> None:
+    line = one_error_line(*run(capsys, "trace", "show", tmp_path / "missing.csvy"))
+    assert "missing.csvy" in line and "not found" in line
+    line = one_error_line(*run(capsys, "trace", "show", TRACES / "resnet50-b64.csvy",
+                               "--top", "-1"))
+    assert "--top" in line
+
+
+def test_show_never_imports_torch(tmp_path: Path) -> None:
+    """``show`` works where PyTorch is not installed (torch blocked in a fresh interpreter)."""
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import typer, dearsim.cli\n"
+        "from dearsim.cli_trace import trace_app\n"
+        "typer.main.get_command(trace_app).main(\n"
+        f"    ['show', {str(TRACES / 'resnet50-b64.csvy')!r}], standalone_mode=False)\n"
+        "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "25,557,032" in r.stdout
+
+
+def test_synth_without_torch_is_one_clear_line(capsys, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # "import torch" now raises ImportError
+    out_file = tmp_path / "x.csvy"
+    line = one_error_line(*run(capsys, "trace", "synth", "--model", "resnet50",
+                               "--batch-size", "2", "--out", out_file))
+    assert line == "dearsim: error: dearsim trace synth needs PyTorch: pip install 'dearsim[synth]'"
+    assert not out_file.exists()
+
+
+def test_synth_checks_the_gpu_before_needing_torch(capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)
+    line = one_error_line(*run(capsys, "trace", "synth", "--model", "resnet50", "--batch-size",
+                               "2", "--gpu", "tpu9", "--out", tmp_path / "x.csvy"))
+    assert "unknown GPU 'tpu9'" in line and "rtx2080ti" in line
+    line = one_error_line(*run(capsys, "trace", "synth", "--model", "resnet50", "--batch-size",
+                               "0", "--out", tmp_path / "x.csvy"))
+    assert "--batch-size" in line
+    line = one_error_line(*run(capsys, "trace", "synth", "--model", "resnet50", "--batch-size",
+                               "2", "--created", "yesterday", "--out", tmp_path / "x.csvy"))
+    assert "--created" in line
+    line = one_error_line(*run(capsys, "trace", "synth", "--model", "resnet50", "--batch-size",
+                               "2", "--mem-eff", "1.5", "--out", tmp_path / "x.csvy"))
+    assert "--mem-eff" in line
