@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from . import _yaml, schedules, shipped
 from ._types import NonNegFloat, NonNegInt, PosFloat, PosInt
-from ._yaml import Marks, clean_message
+from ._yaml import Marks, explain
 from .errors import DearsimError
 from .network import AlphaBeta, Fitted, NetworkModel, load_network, preset_names
 
@@ -205,34 +205,33 @@ class _Resolver:
             self._networks[key] = self._network(ref, path)
         return self._networks[key]
 
+    def entry(self, model: Any, ref: dict[str, Any], path: tuple[str | int, ...]) -> Any:
+        """Validate a mapping given inline (in a list or a sweep axis) against ``model``."""
+        try:
+            return model.model_validate(ref)
+        except ValidationError as exc:
+            raise DearsimError(explain(exc, ref, self.loaded.marks, path)) from None
+
     def _network(self, ref: Any, path: tuple[str | int, ...]) -> dict[str, Any]:
         if isinstance(ref, dict):
-            try:
-                ref = InlineNetwork.model_validate(ref)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise self.fail(path + tuple(err["loc"]), clean_message(err["msg"])) from None
+            ref = self.entry(InlineNetwork, ref, path)
         if isinstance(ref, InlineNetwork):
             return network_spec(ref.model(), ref.name or "inline")
         if not isinstance(ref, str):
             raise self.fail(path, "a network is a preset name, a YAML file or a mapping")
+        is_preset = ref.lower() in {n.lower() for n in preset_names()}
         spec: str | Path = ref
-        if ref.lower() not in {n.lower() for n in preset_names()} and (self.base / ref).is_file():
+        if not is_preset and (self.base / ref).is_file():
             spec = self.base / ref
         try:
             model = load_network(spec)
         except DearsimError as exc:
             raise self.fail(path, str(exc)) from None
-        label = model.name if ref.lower() in {n.lower() for n in preset_names()} else Path(ref).stem
-        return network_spec(model, label)
+        return network_spec(model, model.name if is_preset else Path(ref).stem)
 
     def schedule(self, ref: Any, path: tuple[str | int, ...]) -> dict[str, Any]:
         if isinstance(ref, dict):
-            try:
-                ref = ScheduleEntry.model_validate(ref)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                raise self.fail(path + tuple(err["loc"]), clean_message(err["msg"])) from None
+            ref = self.entry(ScheduleEntry, ref, path)
         if isinstance(ref, str):
             ref = ScheduleEntry(name=ref)
         if not isinstance(ref, ScheduleEntry):
@@ -307,7 +306,8 @@ def expand(loaded: LoadedConfig) -> list[RunSpec]:
             if not getattr(cfg.sweep, block)[key]:
                 raise res.fail(path, "needs at least one value")
             top = BASE_AXES.get(key)
-            if top and isinstance(getattr(cfg, top), list) and len(getattr(cfg, top)) > 1:
+            given = top in cfg.model_fields_set
+            if top and given and isinstance(getattr(cfg, top), list) and len(getattr(cfg, top)) > 1:
                 raise res.fail(path, f"{key} is already a list at the top level ({top}); "
                                      "give it in one place")
     if len(set(sweep_keys)) != len(sweep_keys):

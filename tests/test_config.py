@@ -222,3 +222,12 @@ def test_shipped_configs_are_valid() -> None:
     assert "quickstart.yaml" in names
     for path in root.glob("*.yaml"):
         assert expand(load_config(path)), path
+
+
+def test_errors_inside_a_sweep_axis_entry_name_its_line(write) -> None:
+    text = BASE + (
+        "workers: 8\nsweep:\n  grid:\n    schedule:\n      - wfbp\n"
+        "      - {name: dear, options: {threshold_mb: 25}, colour: red}\n"
+    )
+    with pytest.raises(DearsimError, match=r":8: sweep\.grid\.schedule\[1\]\.colour: unknown key"):
+        load_config(write(text))
