@@ -14,6 +14,7 @@ from rich.table import Table
 
 from . import __version__, schedules
 from ._yaml import parse_scalar
+from .cli_trace import trace_app
 from .api import DEFAULT_ITERATIONS, DEFAULT_WARMUP, compare, simulate
 from .errors import DearsimError
 from .network import load_network, preset_names
@@ -403,6 +404,7 @@ def _fmt(v: Any) -> str:
 
 plot_app = typer.Typer(help="Plots of sweep results (PNG and SVG).", no_args_is_help=True)
 app.add_typer(plot_app, name="plot")
+app.add_typer(trace_app, name="trace")
 
 ResultsArg = Annotated[
     Path, typer.Argument(help="A sweep's results folder or its results.parquet/.csv/.jsonl.")
@@ -531,8 +533,8 @@ def main(argv: list[str] | None = None) -> int:
             print(ctx.get_help())
             return 0
         msg = exc.format_message().replace("\n", " ")
-        cmd = f" {ctx.info_name}" if ctx is not None and ctx.parent is not None else ""
-        print(f"dearsim{cmd}: error: {msg}", file=sys.stderr)
+        path = ctx.command_path if ctx is not None else "dearsim"
+        print(f"{path}: error: {msg}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
         return 0

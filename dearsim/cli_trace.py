@@ -264,7 +264,7 @@ def format_summary(s: dict[str, Any]) -> str:
     out += _wrap("update", f"{s['update_ms']:.3f} ms")
     out += _wrap("compute", f"{s['compute_ms']:.3f} ms per iteration (forward + backward + update)")
     if s["largest"]:
-        out.append(f"  largest layers (by gradient bytes):")
+        out.append("  largest layers (by gradient bytes):")
         w = max(len(r["name"]) for r in s["largest"])
         w = max(w, 5)
         out.append(f"    {'#':>5}  {'layer':<{w}}  {'bytes':>14}  {'share':>6}  "

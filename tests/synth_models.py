@@ -91,3 +91,23 @@ def not_a_model(batch_size: int):
 
 
 NOT_CALLABLE = 3
+
+
+class DataDependent(nn.Module):
+    """Reads a tensor's value, which the meta device cannot do."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.lin(x)
+        return y * 2 if y.sum().item() > 0 else y
+
+
+def data_dependent(batch_size: int):
+    return DataDependent(), torch.randn(batch_size, 4)
+
+
+def no_params(batch_size: int):
+    return nn.ReLU(), torch.randn(batch_size, 4)

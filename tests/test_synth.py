@@ -15,14 +15,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dearsim import load_trace  # noqa: E402
-from dearsim.cli import main  # noqa: E402
-from dearsim.cli_trace import synthesise_trace  # noqa: E402
-from dearsim.errors import DearsimError  # noqa: E402
-from dearsim.synth import models  # noqa: E402
-from dearsim.synth import profile as P  # noqa: E402
-from dearsim.synth.gpus import get_gpu  # noqa: E402
-from dearsim.trace import format_trace  # noqa: E402
+from dearsim import load_trace
+from dearsim.cli import main
+from dearsim.cli_trace import synthesise_trace
+from dearsim.errors import DearsimError
+from dearsim.synth import models
+from dearsim.synth import profile as P
+from dearsim.synth.gpus import get_gpu
+from dearsim.trace import format_trace
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPERS = Path(__file__).with_name("synth_models.py")
@@ -280,6 +280,9 @@ def test_shipped_resnet50_trace_regenerates_byte_for_byte() -> None:
          r"takes no seq_len"),
         (["--model", "HELPERS:tiny_cnn_fixed_batch", "--batch-size", "2"],
          r"batch 4, not --batch-size 2"),
+        (["--model", "HELPERS:data_dependent", "--batch-size", "2"],
+         r"data_dependent: the training step failed on the meta device \(RuntimeError: .*item"),
+        (["--model", "HELPERS:no_params", "--batch-size", "2"], r"no trainable parameters"),
         (["--model", ":f", "--batch-size", "2"], r"expected MODULE:FUNCTION"),
         (["--model", "nowhere/file.py:f", "--batch-size", "2"], r"not found"),
     ],

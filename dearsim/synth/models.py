@@ -124,16 +124,6 @@ def build(
     return torchvision_model(key, batch_size, image_size or DEFAULT_IMAGE_SIZE, device=device)
 
 
-def known_models() -> list[str]:
-    """The names :func:`build` accepts besides ``MODULE:FUNCTION`` (needs torchvision)."""
-    names = ["bert-base", "bert-large", "inception_v4"]
-    if importlib.util.find_spec("torchvision") is not None:
-        import torchvision
-
-        names += torchvision.models.list_models(module=torchvision.models)
-    return sorted(names)
-
-
 # --------------------------------------------------------------------------- image models
 
 
@@ -159,7 +149,9 @@ def _images(torch: Any, batch_size: int, image_size: int, device: str) -> Any:
     return torch.empty(batch_size, 3, image_size, image_size, device=device)
 
 
-def torchvision_model(name: str, batch_size: int, image_size: int, device: str = "meta") -> Workload:
+def torchvision_model(
+    name: str, batch_size: int, image_size: int, device: str = "meta"
+) -> Workload:
     torch = require("torch")
     tv = require("torchvision")
     available = tv.models.list_models(module=tv.models)
@@ -281,6 +273,10 @@ def bert(key: str, batch_size: int, seq_len: int, device: str = "meta") -> Workl
 # --------------------------------------------------------------------------- user models
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0]
+
+
 def _load_function(spec: str) -> Callable[..., Any]:
     mod_name, _, fn_name = spec.rpartition(":")
     if not mod_name or not fn_name:
@@ -303,7 +299,7 @@ def _load_function(spec: str) -> Callable[..., Any]:
         raise
     except Exception as exc:  # noqa: BLE001 - any import failure is the user's module
         raise DearsimError(
-            f"--model {spec!r}: cannot import {mod_name}: {type(exc).__name__}: {exc}"
+            f"--model {spec!r}: cannot import {mod_name}: {type(exc).__name__}: {_first_line(exc)}"
         ) from None
     fn = getattr(module, fn_name, None)
     if fn is None:
@@ -344,7 +340,9 @@ def user_workload(
         with torch.device(device):
             result = fn(**kwargs)
     except Exception as exc:  # noqa: BLE001 - the user's code failed
-        raise DearsimError(f"--model {spec!r}: the function raised {type(exc).__name__}: {exc}") from None
+        raise DearsimError(
+            f"--model {spec!r}: the function raised {type(exc).__name__}: {_first_line(exc)}"
+        ) from None
     if not isinstance(result, tuple) or len(result) not in (2, 3):
         raise DearsimError(
             f"--model {spec!r}: the function must return (model, example_input) or "

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -65,12 +65,21 @@ _NO_TRAFFIC = {
 # sgd: read w, g; write w (3). momentum: read w, g, m; write w, m (5).
 # adam: read w, g, m, v; write w, m, v (7).
 OPTIMIZERS: dict[str, tuple[int, str]] = {
-    "sgd": (3, "plain SGD (torch.optim.SGD without momentum, as in the DeAR study's "
-            "benchmark scripts): read weight and gradient, write weight"),
-    "momentum": (5, "SGD with momentum: read weight, gradient and momentum, write weight "
-                 "and momentum"),
-    "adam": (7, "Adam/AdamW: read weight, gradient and both moments, write weight and both "
-             "moments"),
+    "sgd": (
+        3,
+        (
+            "plain SGD (torch.optim.SGD without momentum, as in the DeAR study's benchmark "
+            "scripts): read weight and gradient, write weight"
+        ),
+    ),
+    "momentum": (
+        5,
+        "SGD with momentum: read weight, gradient and momentum, write weight and momentum",
+    ),
+    "adam": (
+        7,
+        "Adam/AdamW: read weight, gradient and both moments, write weight and both moments",
+    ),
 }
 
 LAYERING = (
@@ -209,7 +218,7 @@ class _ModuleStack:
         self.stack: list[torch.nn.Module] = []
         self._handles: list[Any] = []
 
-    def __enter__(self) -> _ModuleStack:
+    def __enter__(self) -> Self:
         from torch.nn.modules import module as M
 
         self._handles = [
@@ -247,15 +256,12 @@ def _owners(model: torch.nn.Module) -> tuple[dict[int, str], dict[int, str], dic
     return candidates, owner, params
 
 
-def _run_step(w: Workload, backward: bool) -> None:
-    out = w.run_forward()
-    loss = w.loss_fn(out)
-    if backward:
-        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-            raise DearsimError(f"{w.key}: the loss must be a scalar tensor")
-        if not loss.requires_grad:
-            raise DearsimError(f"{w.key}: the loss does not depend on any trainable parameter")
-        loss.backward()
+def _meta_failure(w: Workload, exc: Exception) -> DearsimError:
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return DearsimError(
+        f"{w.key}: the training step failed on the meta device ({type(exc).__name__}: {first});"
+        " the model must run on shapes alone (no .item(), no data-dependent control flow)"
+    )
 
 
 def _discover(
@@ -297,8 +303,13 @@ def _discover(
                     first_use[id(t)] = (i, cand or owner[id(t)])
                     cand_at_use[id(t)] = cand
 
-        with torch.no_grad(), _Dispatch(on_op):
-            _run_step(w, backward=False)
+        try:
+            with torch.no_grad(), _Dispatch(on_op):
+                w.loss_fn(w.run_forward())
+        except DearsimError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the model's code failed
+            raise _meta_failure(w, exc) from None
 
     assign: dict[int, str] = {}
     for pid in params:
@@ -408,20 +419,24 @@ def profile(w: Workload) -> Profile:
                 keep.append(node)
                 todo.extend(n for n, _ in node.next_functions)
 
-        with _Functions(on_outputs), _Dispatch(on_op):
-            out = w.run_forward()
-            loss = w.loss_fn(out)
-            if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-                raise DearsimError(f"{w.key}: the loss must be a scalar tensor")
-            if not loss.requires_grad:
-                raise DearsimError(
-                    f"{w.key}: the loss does not depend on any trainable parameter"
-                )
-            # The backward pass starts where the forward pass (and the loss) ended.
-            state["phase"] = "bwd"
-            state["bwd"] = state["fwd"] or order[-1]
-            loss.backward()
-    del keep
+        try:
+            with _Functions(on_outputs), _Dispatch(on_op):
+                out = w.run_forward()
+                loss = w.loss_fn(out)
+                if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+                    raise DearsimError(f"{w.key}: the loss must be a scalar tensor")
+                if not loss.requires_grad:
+                    raise DearsimError(
+                        f"{w.key}: the loss does not depend on any trainable parameter"
+                    )
+                # The backward pass starts where the forward pass (and the loss) ended.
+                state["phase"] = "bwd"
+                state["bwd"] = state["fwd"] or order[-1]
+                loss.backward()
+        except DearsimError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the model's code failed
+            raise _meta_failure(w, exc) from None
     for p in params.values():
         p.grad = None
     return Profile(
