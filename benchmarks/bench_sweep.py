@@ -45,8 +45,11 @@ def main() -> None:
             runs = len(rows)
             failed = sum(r["status"] != "ok" for r in rows)
     med = statistics.median(times)
-    print(f"config: {Path(args.config).relative_to(ROOT) if Path(args.config).is_relative_to(ROOT) else args.config}")
-    print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
+    config = Path(args.config).resolve()
+    shown = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
+    print(f"config: {shown}")
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, Python {platform.python_version()}")
     print(f"runs: {runs} ({failed} failed), jobs: {args.jobs}, repeats: {args.repeat}")
     print(f"wall time: median {med:.2f} s (min {min(times):.2f}, max {max(times):.2f}); "
           f"{runs / med:.1f} runs/s at the median")

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.exceptions import TyperException
 from rich.console import Console
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from . import __version__, schedules
 from ._yaml import parse_scalar
-from .cli_trace import trace_app
 from .api import DEFAULT_ITERATIONS, DEFAULT_WARMUP, compare, simulate
+from .cli_trace import trace_app
 from .errors import DearsimError
 from .network import load_network, preset_names
 from .result import Result
@@ -271,9 +271,9 @@ def sweep_cmd(
     _print_summary(console, outcome.rows, plot.baseline)
     ok = [r for r in outcome.rows if r["status"] == "ok"]
     if ok and any(r["schedule"] == plot.baseline for r in ok):
-        from .plots import speedup_curves
-
         import pandas as pd
+
+        from .plots import speedup_curves
 
         try:
             paths = speedup_curves(
@@ -301,7 +301,11 @@ class _progress:
         import time
 
         from rich.progress import (
-            BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn,
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
         )
 
         self.t0 = self.last = time.perf_counter()

@@ -82,6 +82,10 @@ NetworkRef = str | InlineNetwork
 ScheduleRef = str | ScheduleEntry
 
 
+def _all_schedules() -> list[ScheduleRef]:
+    return list(schedules.names())
+
+
 class Config(BaseModel):
     """A sweep config (YAML). Unknown keys are rejected."""
 
@@ -91,7 +95,7 @@ class Config(BaseModel):
     traces: list[TraceRef] | TraceRef
     networks: list[NetworkRef] | NetworkRef
     workers: list[PosInt] | PosInt
-    schedules: list[ScheduleRef] | ScheduleRef = Field(default_factory=schedules.names)
+    schedules: list[ScheduleRef] | ScheduleRef = Field(default_factory=lambda: _all_schedules())
     batch_size: PosInt | None = None
     iterations: PosInt = 10
     warmup: NonNegInt = 2
@@ -101,7 +105,9 @@ class Config(BaseModel):
 
 
 #: Axes that the top level and ``sweep:`` can vary, with the top-level key that lists them.
-BASE_AXES = {"trace": "traces", "network": "networks", "workers": "workers", "schedule": "schedules"}
+BASE_AXES = {
+    "trace": "traces", "network": "networks", "workers": "workers", "schedule": "schedules",
+}
 SCALAR_AXES = ("batch_size", "iterations", "warmup", "seed")
 NETWORK_FIELDS = ("alpha_s", "beta_s_per_byte", "gamma_s_per_byte", "bandwidth_gbps")
 
@@ -348,8 +354,8 @@ def expand(loaded: LoadedConfig) -> list[RunSpec]:
     for combo in itertools.product(*axes):
         point: dict[str, tuple[Any, tuple[str | int, ...]]] = {}
         for choice in combo:
-            for key, value, path in choice:
-                point[key] = (value, path)
+            for key, value, where in choice:
+                point[key] = (value, where)
         spec = _build(res, cfg, point, takers)
         run = RunSpec(len(runs), spec)
         if run.run_hash not in seen:

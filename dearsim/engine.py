@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from simpy.core import NORMAL, URGENT, Environment
 from simpy.events import Event
@@ -283,13 +283,13 @@ class RawRun:
     ops: list[OpRecord] = field(default_factory=list)
 
 
-class ScheduleLike:
-    """What the engine needs of a schedule: something that starts processes."""
+class ScheduleLike(Protocol):
+    """What the engine needs of a schedule: a name and a way to start its processes."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
-    def start(self, sim: Simulation) -> None:  # pragma: no cover - protocol
-        raise NotImplementedError
+    def start(self, sim: Simulation) -> None: ...
 
 
 def run(

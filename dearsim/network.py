@@ -19,8 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ._types import NonNegFloat, PosInt
 from . import _yaml
+from ._types import NonNegFloat, PosInt
 from .errors import DearsimError
 
 

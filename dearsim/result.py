@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .engine import CollectiveRecord, RawRun, Range
+from .engine import CollectiveRecord, Range, RawRun
 
 
 @dataclass(frozen=True)
@@ -123,11 +122,3 @@ def measure(
         collectives=count,
         raw=raw,
     )
-
-
-def speedups(results: Sequence[Result], baseline: str = "wfbp") -> dict[str, float]:
-    """Speedup of each result over the one whose scheduler is ``baseline``."""
-    base = next((r for r in results if r.scheduler == baseline), None)
-    if base is None:
-        return {}
-    return {r.scheduler: r.speedup_over(base) for r in results}

@@ -194,7 +194,7 @@ class SweepOutcome:
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows of a results.jsonl; a line cut short by a kill is ignored."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     if not path.exists():
         return rows
     with path.open(encoding="utf-8") as f:
@@ -301,7 +301,6 @@ def results_frame(rows: list[dict[str, Any]]) -> Any:
 
 
 def write_tables(rows: list[dict[str, Any]], out: Path) -> None:
-    import pandas as pd
 
     frame = results_frame(rows)
     frame.to_csv(out / "results.csv", index=False)

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from ._types import PosInt
 from . import _yaml
+from ._types import PosInt
 from .errors import DearsimError
 
 FORMAT_NAME = "dearsim-trace"
@@ -343,14 +343,3 @@ def format_trace(trace: Trace, header: Mapping[str, Any] | None = None) -> str:
 def save_trace(trace: Trace, path: str | Path, header: Mapping[str, Any] | None = None) -> None:
     """Write ``trace`` as a dearsim trace file (CSVY)."""
     Path(path).write_text(format_trace(trace, header), encoding="utf-8")
-
-
-def iter_ranges(layers: Iterable[int]) -> list[tuple[int, int]]:
-    """Collapse sorted layer indices into inclusive runs: ``[0,1,2,5] -> [(0,2),(5,5)]``."""
-    out: list[tuple[int, int]] = []
-    for i in layers:
-        if out and i == out[-1][1] + 1:
-            out[-1] = (out[-1][0], i)
-        else:
-            out.append((i, i))
-    return out

@@ -95,7 +95,9 @@ def assert_partition(ranges, trace, what: str) -> None:
     seen: list[int] = []
     for lo, hi in ranges:
         assert 0 <= lo <= hi < trace.num_layers, (what, lo, hi)
-        assert trace.size[lo] > 0 and trace.size[hi] > 0, f"{what} [{lo}, {hi}]: no gradient at an end"
+        assert trace.size[lo] > 0 and trace.size[hi] > 0, (
+            f"{what} [{lo}, {hi}]: no gradient at an end"
+        )
         seen.extend(i for i in range(lo, hi + 1) if trace.size[i] > 0)
     for (_, a1), (b0, _) in zip(ranges, ranges[1:]):
         assert a1 < b0, f"{what} overlap: {ranges}"

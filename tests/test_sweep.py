@@ -71,7 +71,8 @@ def test_same_config_gives_identical_results(folder: Path) -> None:
     cfg = load_config(config(folder, SMALL))
     run_sweep(cfg, folder / "a", jobs=1)
     run_sweep(cfg, folder / "b", jobs=2)
-    assert (folder / "a" / "results.csv").read_bytes() == (folder / "b" / "results.csv").read_bytes()
+    a, b = (folder / d / "results.csv" for d in ("a", "b"))
+    assert a.read_bytes() == b.read_bytes()
 
 
 def test_a_failing_point_is_recorded_and_the_sweep_goes_on(folder: Path) -> None:

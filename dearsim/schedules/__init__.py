@@ -7,8 +7,10 @@ and an ``Options`` model, and decorate it with :func:`register`.
 
 from __future__ import annotations
 
-# Imported for registration, in the order the schedules are listed (isort: skip).
-from . import wfbp, ddp, horovod, mgwfbp, bytescheduler, dear  # noqa: F401, I001
+# Imported for registration, in the order the schedules are listed: keep this order.
+# isort: off
+from . import wfbp, ddp, horovod, mgwfbp, bytescheduler, dear  # noqa: F401
+# isort: on
 from .base import Bucket, Schedule, ScheduleOptions
 from .registry import create, get, names, register
 

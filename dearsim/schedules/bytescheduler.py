@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Generator
+from functools import partial
 from typing import Any
 
 from simpy.events import Event
@@ -99,9 +100,9 @@ class Core:
             for w in self.sim.workers:
                 ev = w.post(Op.ALLREDUCE, size, it, (layer, layer), tag=k)
             assert ev is not None
-            ev.callbacks.append(lambda _e, it=it, layer=layer, size=size: self._done(it, layer, size))
+            ev.callbacks.append(partial(self._done, it, layer, size))
 
-    def _done(self, it: int, layer: int, size: int) -> None:
+    def _done(self, it: int, layer: int, size: int, _event: Event) -> None:
         self.credit = min(self.full, self.credit + size)
         key = (it, layer)
         self.left[key] -= 1

@@ -12,7 +12,6 @@ iteration; with a sequential backward that order is the reverse layer order used
 
 from __future__ import annotations
 
-
 from .._types import PosFloat
 from ..network import LinearCosts
 from ..trace import Trace

@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-
 from .._types import NonNegInt, PosFloat
 from ..engine import Simulation, Worker
 from ..network import Op

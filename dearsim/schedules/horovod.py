@@ -15,6 +15,7 @@ ready.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 from simpy.events import Event
@@ -125,9 +126,9 @@ class Coordinator:
             for w in self.sim.workers:
                 ev = w.post(Op.ALLREDUCE, nbytes, it, layers)
             assert ev is not None
-            ev.callbacks.append(lambda _e, it=it, k=len(items): self._finished(it, k))
+            ev.callbacks.append(partial(self._finished, it, len(items)))
 
-    def _finished(self, it: int, count: int) -> None:
+    def _finished(self, it: int, count: int, _event: Event) -> None:
         self._done(it)
         self.remaining[it] -= count
         if self.remaining[it] == 0:

@@ -16,7 +16,6 @@ from abc import abstractmethod
 from collections.abc import Generator
 from typing import Any
 
-
 from .._types import NonNegInt
 from ..engine import Simulation, Worker
 from ..network import LinearCosts, Op

@@ -86,7 +86,7 @@ class GPU:
             changes["mem_eff"] = mem_eff
         if launch_overhead_s is not None:
             changes["launch_overhead_s"] = launch_overhead_s
-        return replace(self, **changes)
+        return replace(self, **changes)  # type: ignore[arg-type]
 
     def describe(self) -> dict[str, Any]:
         """The model's numbers, for a trace's provenance."""

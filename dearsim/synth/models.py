@@ -363,6 +363,7 @@ def user_workload(
     def move(x: Any) -> Any:
         return x.to(device) if isinstance(x, torch.Tensor) else x
 
+    args: tuple[Any, ...]
     if isinstance(example, torch.Tensor):
         args, kw = (move(example),), {}
     elif isinstance(example, dict):
