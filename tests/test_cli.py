@@ -384,3 +384,21 @@ def test_console_script_bad_input_has_no_traceback(tmp_path: Path) -> None:
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
     assert f"{bad}:3:" in lines[0] and "'fwd_ms'" in lines[0]
+
+
+@pytest.mark.parametrize("network", ["10GbE", "100GbIB"])
+def test_compare_runs_on_every_shipped_trace_at_64_workers(network: str, capsys) -> None:
+    from dearsim import shipped
+
+    names = shipped.trace_names()
+    assert len(names) >= 6
+    for name in names:
+        argv = ["compare", "--trace", str(shipped.find_trace(name)), "--network", network,
+                "--workers", "64", "--json"]
+        assert main(argv) == 0, name
+        rows = json.loads(capsys.readouterr().out)
+        assert [r["scheduler"] for r in rows] != []
+        assert len(rows) == 6
+        times = [r["iteration_time_s"] for r in rows]
+        assert times == sorted(times)
+        assert all(t >= r["compute_s"] for t, r in zip(times, rows))

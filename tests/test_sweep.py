@@ -205,3 +205,30 @@ def test_speedup_values_match_the_iteration_times(folder: Path) -> None:
         for _, r in group.iterrows():
             assert r["speedup"] == pytest.approx(base / r["iteration_time_s"])
     assert json.loads(frame["buckets"].iloc[0])  # buckets survive as JSON
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise(capsys) -> None:
+    import io
+
+    from rich.console import Console
+
+    from dearsim.cli import _progress
+
+    console = Console(force_terminal=True, file=io.StringIO(), width=100)
+    with _progress(console, "sweep x") as report:
+        report(2, 10)
+        report(6, 10)
+        report(10, 10)
+    screen = console.file.getvalue()
+    assert "sweep x" in screen and "runs/s" in screen and "10/10" in screen
+    assert capsys.readouterr().err == ""  # the bar, not lines
+
+    plain = Console(file=io.StringIO())  # not a terminal
+    with _progress(plain, "sweep y") as report:
+        report(2, 10)
+        report(6, 10)  # within 2 s of the start: not printed
+        report(10, 10)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "sweep y: 8 runs to do (2 already done)"
+    assert lines[-1].startswith("sweep y: 10/10 runs (") and "runs/s" in lines[-1]
+    assert len(lines) == 2
