@@ -19,6 +19,8 @@ from dearsim.cli import main
 SCHEDULES = ["wfbp", "ddp", "horovod", "mgwfbp", "bytescheduler", "dear"]
 SPEC_KEYS = ("iteration_time_s", "compute_s", "comm_s", "exposed_comm_s")
 
+from cli_helpers import one_error_line, run
+
 
 @pytest.fixture
 def example_a(tmp_path: Path) -> dict[str, Path]:
@@ -31,10 +33,6 @@ def example_a(tmp_path: Path) -> dict[str, Path]:
     return {"trace": trace, "network": net}
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
 def sim_args(ex: dict[str, Path], scheduler: str = "wfbp", workers: object = 2) -> list[object]:
@@ -42,15 +40,6 @@ def sim_args(ex: dict[str, Path], scheduler: str = "wfbp", workers: object = 2) 
             "--workers", workers, "--scheduler", scheduler]
 
 
-def one_error_line(rc: int, out: str, err: str) -> str:
-    """The contract for bad input: non-zero exit, nothing on stdout, one line on stderr."""
-    assert rc != 0
-    assert "Traceback" not in err
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("dearsim")
-    return lines[0]
 
 
 # --------------------------------------------------------------------------- simulate --json

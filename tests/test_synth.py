@@ -15,8 +15,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from cli_helpers import one_error_line, run
+
 from dearsim import load_trace
-from dearsim.cli import main
 from dearsim.cli_trace import synthesise_trace
 from dearsim.errors import DearsimError
 from dearsim.synth import models
@@ -36,20 +37,8 @@ def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())  # shared parameters once
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
-def one_error_line(rc: int, out: str, err: str) -> str:
-    assert rc != 0
-    assert "Traceback" not in err
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("dearsim")
-    return lines[0]
 
 
 # --------------------------------------------------------------------------- builders

@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import one_error_line, run
 
 from dearsim import load_trace
-from dearsim.cli import main
 from dearsim.synth.gpus import GPUS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,20 +40,8 @@ SHIPPED = {
 }
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
 
 
-def one_error_line(rc: int, out: str, err: str) -> str:
-    assert rc != 0
-    assert "Traceback" not in err
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("dearsim")
-    return lines[0]
 
 
 # --------------------------------------------------------------------------- shipped traces
