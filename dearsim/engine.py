@@ -161,43 +161,24 @@ class Worker:
             self.fwd = tuple(x * slowdown for x in t.fwd)
             self.bwd = tuple(x * slowdown for x in t.bwd)
             self.upd = tuple(x * slowdown for x in t.update)
+        self._durations = {"fwd": self.fwd, "bwd": self.bwd, "update": self.upd}
         n = sim.iterations
         self.busy = [0.0] * n
         self.bp_end: list[float | None] = [None] * n
         self.ops: list[OpRecord] | None = [] if record_ops else None
         self._free_at = 0.0
 
-    def _compute(self, kind: str, layer: int, iteration: int, duration: float) -> Event:
-        env = self.env
-        now = env.now
-        if now < self._free_at:
-            raise RuntimeError(
-                f"schedule started a {kind} op of layer {layer} while the compute stream was busy"
-            )
-        ev = Event(env)
-        ev._ok = True
-        ev._value = None
-        env.schedule(ev, URGENT, duration)
-        self._free_at = now + duration
-        self.busy[iteration] += duration
-        if self.ops is not None:
-            self.ops.append(OpRecord(self.index, kind, layer, iteration, now, now + duration))
-        return ev
-
     def forward(self, layer: int, iteration: int) -> Event:
         """Run layer ``layer``'s forward op of ``iteration``; the event fires when it ends."""
-        return self._compute("fwd", layer, iteration, self.fwd[layer])
+        return self.run((("fwd", layer, iteration),))
 
     def backward(self, layer: int, iteration: int) -> Event:
         """Run layer ``layer``'s backward op; its gradient is ready when the event fires."""
-        ev = self._compute("bwd", layer, iteration, self.bwd[layer])
-        if layer == 0:
-            self.bp_end[iteration] = self._free_at
-        return ev
+        return self.run((("bwd", layer, iteration),))
 
     def update(self, layer: int, iteration: int) -> Event:
         """Apply layer ``layer``'s update for the gradients of ``iteration``."""
-        return self._compute("update", layer, iteration, self.upd[layer])
+        return self.run((("update", layer, iteration),))
 
     def run(self, ops: Sequence[tuple[str, int, int]]) -> Event:
         """Run ``ops`` -- ``(kind, layer, iteration)`` with kind ``"fwd"``, ``"bwd"`` or
@@ -209,8 +190,11 @@ class Worker:
         env = self.env
         now = env.now
         if now < self._free_at:
-            raise RuntimeError("schedule started ops while the compute stream was busy")
-        table = {"fwd": self.fwd, "bwd": self.bwd, "update": self.upd}
+            kind, layer, _ = ops[0]
+            raise RuntimeError(
+                f"schedule started a {kind} op of layer {layer} while the compute stream was busy"
+            )
+        table = self._durations
         busy = self.busy
         records = self.ops
         total = 0.0
