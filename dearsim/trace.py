@@ -51,6 +51,23 @@ class Trace:
     batch_size: int | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
     source: str | None = None
+    #: Per layer, the gradient bytes of its parameter tensors in the order the framework
+    #: registers them (they sum to ``size[l]``; a layer without parameters has none). Without
+    #: a breakdown each layer with a gradient is one tensor.
+    tensors: tuple[tuple[int, ...], ...] = ()
+    #: Per layer, the names of its tensors (``""`` where the trace names none).
+    tensor_names: tuple[tuple[str, ...], ...] = ()
+    #: Whether the trace gave a per-tensor breakdown (else ``tensors`` is one per layer).
+    has_breakdown: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.tensors:
+            per_layer = tuple((s,) if s > 0 else () for s in self.size)
+            object.__setattr__(self, "tensors", per_layer)
+        if not self.tensor_names:
+            object.__setattr__(
+                self, "tensor_names", tuple(("",) * len(t) for t in self.tensors)
+            )
 
     @classmethod
     def from_layers(
@@ -65,8 +82,14 @@ class Trace:
         batch_size: int | None = None,
         meta: Mapping[str, Any] | None = None,
         source: str | None = None,
+        tensors: Sequence[Sequence[int] | None] | None = None,
+        tensor_names: Sequence[Sequence[str] | None] | None = None,
     ) -> Trace:
-        """Build a trace from per-layer values in seconds and bytes, validating them."""
+        """Build a trace from per-layer values in seconds and bytes, validating them.
+
+        ``tensors`` optionally breaks each layer's gradient into its parameter tensors (bytes,
+        in registration order, summing to ``size[l]``; ``None`` or an empty list for a layer
+        means "no breakdown": one tensor if it has a gradient). ``tensor_names`` names them."""
         n = len(fwd)
         if n == 0:
             raise DearsimError(f"{source or name}: a trace needs at least one layer")
@@ -94,6 +117,9 @@ class Trace:
             sizes.append(int(v))
         if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
             raise DearsimError(f"{source or name}: batch_size must be a positive integer")
+        per_tensor, per_names = _check_tensors(
+            sizes, tensors, tensor_names, [str(x) for x in names], source or name
+        )
         return cls(
             names=tuple(str(x) for x in names),
             fwd=tuple(float(x) for x in fwd),
@@ -104,7 +130,15 @@ class Trace:
             batch_size=batch_size,
             meta=dict(meta or {}),
             source=source,
+            tensors=per_tensor,
+            tensor_names=per_names,
+            has_breakdown=tensors is not None and any(t for t in tensors),
         )
+
+    @property
+    def num_tensors(self) -> int:
+        """Gradient tensors in the whole model."""
+        return sum(len(t) for t in self.tensors)
 
     @property
     def num_layers(self) -> int:
@@ -137,6 +171,57 @@ class Trace:
                 "update_ms": [x * 1e3 for x in self.update],
             }
         )
+
+
+def _check_tensors(
+    sizes: list[int],
+    tensors: Sequence[Sequence[int] | None] | None,
+    tensor_names: Sequence[Sequence[str] | None] | None,
+    names: list[str],
+    where: str,
+) -> tuple[tuple[tuple[int, ...], ...], tuple[tuple[str, ...], ...]]:
+    """Validate a per-tensor breakdown; fill layers without one with one tensor."""
+    n = len(sizes)
+    if tensors is not None and len(tensors) != n:
+        raise DearsimError(f"{where}: 'tensors' has {len(tensors)} entries for {n} layers")
+    if tensor_names is not None and len(tensor_names) != n:
+        raise DearsimError(f"{where}: 'tensor_names' has {len(tensor_names)} entries for {n} layers")
+    out: list[tuple[int, ...]] = []
+    out_names: list[tuple[str, ...]] = []
+    for i, total in enumerate(sizes):
+        given = tensors[i] if tensors is not None else None
+        if given is None or len(given) == 0:
+            layer_tensors: tuple[int, ...] = (total,) if total > 0 else ()
+        else:
+            vals = []
+            for v in given:
+                if isinstance(v, bool) or not (
+                    isinstance(v, (int, float)) and float(v).is_integer() and v > 0
+                ):
+                    raise DearsimError(
+                        f"{where}: layer {i} ({names[i]}): a tensor's bytes must be a whole"
+                        f" number > 0, got {v!r}"
+                    )
+                vals.append(int(v))
+            if sum(vals) != total:
+                raise DearsimError(
+                    f"{where}: layer {i} ({names[i]}): its tensors sum to {sum(vals)} bytes,"
+                    f" but the layer has {total}"
+                )
+            layer_tensors = tuple(vals)
+        nm = tensor_names[i] if tensor_names is not None else None
+        if nm is None or len(nm) == 0:
+            layer_names: tuple[str, ...] = ("",) * len(layer_tensors)
+        else:
+            if len(nm) != len(layer_tensors):
+                raise DearsimError(
+                    f"{where}: layer {i} ({names[i]}): {len(nm)} tensor names for"
+                    f" {len(layer_tensors)} tensors"
+                )
+            layer_names = tuple(str(x) for x in nm)
+        out.append(layer_tensors)
+        out_names.append(layer_names)
+    return tuple(out), tuple(out_names)
 
 
 # --------------------------------------------------------------------------- file formats
