@@ -22,3 +22,20 @@ def where(source: str | None, line: int | None = None, field: str | None = None)
     if field:
         parts.append(field)
     return ": ".join(parts)
+
+
+class ParamError(DearsimError):
+    """A bad value for one parameter of a library function.
+
+    The message names the parameter as the library spells it (``batch_size must be a positive
+    integer``); ``param`` holds that name so the command line can say which flag it was
+    (``--batch-size``) without the library knowing about flags."""
+
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(f"{param}: {message}")
+        self.param = param
+        self.detail = message
+
+    def for_flag(self, flag: str) -> str:
+        """The message with the parameter replaced by the flag that set it."""
+        return f"{flag}: {self.detail}"
