@@ -10,7 +10,7 @@ Quick use::
 from __future__ import annotations
 
 from .api import Comparison, compare, simulate
-from .engine import Cluster
+from .cluster import Cluster
 from .errors import DearsimError
 from .network import AlphaBeta, Fitted, NetworkModel, load_network, preset_names
 from .result import Result

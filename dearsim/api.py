@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from . import engine, schedules
-from .engine import Cluster
+from .cluster import Cluster
 from .errors import DearsimError
 from .network import NetworkModel, load_network
 from .result import Result, measure

@@ -1,16 +1,20 @@
 """The SimPy engine: compute streams, one shared link, and the measurements of a run.
 
-The engine knows no schedule. A schedule (see :mod:`dearsim.schedules`) starts SimPy processes
-that drive each worker's compute stream with :meth:`Worker.forward`, :meth:`Worker.backward`
-and :meth:`Worker.update`, and post collectives with :meth:`Worker.post`. The engine
+The engine knows no schedule. A schedule (see :mod:`dearsim.schedules`) starts processes with
+:meth:`Simulation.process` that drive each :class:`WorkerClass`'s compute stream with
+:meth:`WorkerClass.run` (or ``forward``/``backward``/``update``) and post collectives with
+:meth:`WorkerClass.post`. Everything a schedule waits for is a :class:`Signal`: yield it from a
+process to wait, ask :attr:`Signal.done`, or :meth:`Signal.on_done` to react. Schedules use only
+this module's API (never SimPy's), so another evaluator can offer the same API. The engine
 
 * runs one compute stream per *class* of identical workers: ``p`` identical workers cost one
-  stream, not ``p`` (SPEC section 2: workers are identical unless a config says otherwise);
+  stream, not ``p``;
 * starts a collective when every worker class has posted it and the link is free; collectives
   run one at a time in the order they became fully posted (a FIFO, like one NCCL
   communicator);
-* handles a compute op's end before a collective's end at the same instant (SPEC section 6):
-  compute ends are scheduled at SimPy's ``URGENT`` priority, collective ends at ``NORMAL``;
+* handles a compute op's end before a collective's end at the same instant (the tie rule of
+  ``docs/model.md``): compute ends are scheduled at SimPy's ``URGENT`` priority, collective
+  ends and timed callbacks at ``NORMAL``;
 * measures, without the schedule's help, the end of every backward pass (layer 0's backward
   op), the compute-stream busy time and the link busy time of every iteration.
 """
@@ -19,53 +23,72 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, NamedTuple, Protocol
 
 from simpy.core import NORMAL, URGENT, Environment
 from simpy.events import Event
 
-from .errors import DearsimError
+from .cluster import Cluster
 from .network import LinearCosts, Op
 from .trace import Trace
 
 Range = tuple[int, int]
 
 
-@dataclass(frozen=True)
-class Cluster:
-    """``workers`` data-parallel workers. ``slowdown`` optionally gives each worker a
-    compute-time multiplier (1.0 = as in the trace); ``None`` means identical workers."""
+class OpKind(str, Enum):
+    """Compute ops on a worker's stream."""
 
-    workers: int
-    slowdown: tuple[float, ...] | None = None
+    FWD = "fwd"
+    BWD = "bwd"
+    UPDATE = "update"
 
-    def __post_init__(self) -> None:
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
-            raise DearsimError(f"workers must be a positive integer, got {self.workers!r}")
-        if self.slowdown is not None:
-            if len(self.slowdown) != self.workers:
-                raise DearsimError(
-                    f"slowdown has {len(self.slowdown)} entries for {self.workers} workers"
-                )
-            for i, s in enumerate(self.slowdown):
-                if not (s > 0 and s < float("inf")):
-                    raise DearsimError(f"slowdown[{i}] must be a positive number, got {s!r}")
 
-    def classes(self) -> list[tuple[float, int]]:
-        """Groups of identical workers as ``(slowdown, count)``, in first-seen order."""
-        if self.slowdown is None:
-            return [(1.0, self.workers)]
-        counts: dict[float, int] = {}
-        for s in self.slowdown:
-            counts[s] = counts.get(s, 0) + 1
-        return list(counts.items())
+FWD, BWD, UPDATE = OpKind.FWD, OpKind.BWD, OpKind.UPDATE
+
+#: A compute op: ``(kind, layer, iteration)``.
+ComputeOp = tuple[OpKind, int, int]
+
+
+class Signal(Event):
+    """Something that happens once: a compute stretch ending, a collective finishing, or a
+    schedule's own condition (:meth:`Simulation.signal`). Yield it from a process to wait."""
+
+    @property
+    def done(self) -> bool:
+        """Whether it has happened and everything waiting on it has been told."""
+        return self.callbacks is None
+
+    def on_done(self, callback: Callable[[Any], None]) -> None:
+        """Call ``callback(value)`` when it happens (at once if it already has)."""
+        if self.callbacks is None:
+            callback(self._value)
+        else:
+            self.callbacks.append(lambda ev: callback(ev._value))
+
+    def fire(self, value: Any = None) -> None:
+        """Make a schedule's own signal happen now."""
+        self.succeed(value)
+
+
+class _Timer(Signal):
+    """A signal that happens a delay after it is armed, at a given priority: SimPy's
+    ``Timeout`` (which is written exactly this way) with the priority as a parameter and the
+    arming separate from the creation, so posters of a collective can wait on it before the
+    link knows when it ends."""
+
+    def arm(self, delay: float, value: Any, priority: int) -> _Timer:
+        self._ok = True
+        self._value = value
+        self.env.schedule(self, priority, delay)
+        return self
 
 
 class OpRecord(NamedTuple):
     """One compute op on a worker class's stream (kept only when ops are recorded)."""
 
     worker: int
-    kind: str
+    kind: OpKind
     layer: int
     iteration: int
     start: float
@@ -73,7 +96,8 @@ class OpRecord(NamedTuple):
 
 
 class CollectiveRecord(NamedTuple):
-    """One collective on the link."""
+    """One collective on the link. ``layers`` is the inclusive range of layers whose data
+    it carries; ``tag`` tells apart collectives of the same layers (tensors, chunks)."""
 
     op: Op
     nbytes: int
@@ -97,36 +121,31 @@ class Link:
         self.records: list[CollectiveRecord] = []
         self._pending: dict[Hashable, list[Any]] = {}
 
-    def post(
-        self, op: Op, nbytes: int, iteration: int, layers: Range, tag: int = 0
-    ) -> Event:
+    def post(self, op: Op, nbytes: int, iteration: int, layers: Range, tag: int) -> Signal:
         if nbytes <= 0:
             raise ValueError("a message of 0 bytes is never sent")
         if self.posters == 1:
-            ev = Event(self.env)
-            self._launch(ev, op, nbytes, iteration, layers, tag, self.env.now)
-            return ev
+            return self._launch(_Timer(self.env), op, nbytes, iteration, layers, tag, self.env.now)
         key = (op, iteration, layers, tag)
         entry = self._pending.get(key)
         if entry is None:
-            entry = self._pending[key] = [Event(self.env), 0, self.env.now]
+            entry = self._pending[key] = [_Timer(self.env), 0, self.env.now]
         entry[1] += 1
-        ev = entry[0]
         if entry[1] == self.posters:
             del self._pending[key]
-            self._launch(ev, op, nbytes, iteration, layers, tag, entry[2])
-        return ev
+            self._launch(entry[0], op, nbytes, iteration, layers, tag, entry[2])
+        return entry[0]
 
     def _launch(
         self,
-        ev: Event,
+        sig: _Timer,
         op: Op,
         nbytes: int,
         iteration: int,
         layers: Range,
         tag: int,
         posted: float,
-    ) -> None:
+    ) -> Signal:
         now = self.env.now
         duration = self.costs.time(op, nbytes)
         wait = self.free_at - now if self.free_at > now else 0.0
@@ -134,16 +153,14 @@ class Link:
         rec = CollectiveRecord(op, nbytes, layers, iteration, tag, posted, end - duration, end)
         self.free_at = end
         self.records.append(rec)
-        ev._ok = True
-        ev._value = rec
-        self.env.schedule(ev, NORMAL, wait + duration)
+        return sig.arm(wait + duration, rec, NORMAL)
 
     @property
     def unfinished(self) -> int:
         return len(self._pending)
 
 
-class Worker:
+class WorkerClass:
     """One class of identical workers: its compute stream and its handle on the link."""
 
     def __init__(
@@ -156,43 +173,43 @@ class Worker:
         self.slowdown = slowdown
         t = sim.trace
         if slowdown == 1.0:
-            self.fwd, self.bwd, self.upd = t.fwd, t.bwd, t.update
+            fwd, bwd, upd = t.fwd, t.bwd, t.update
         else:
-            self.fwd = tuple(x * slowdown for x in t.fwd)
-            self.bwd = tuple(x * slowdown for x in t.bwd)
-            self.upd = tuple(x * slowdown for x in t.update)
-        self._durations = {"fwd": self.fwd, "bwd": self.bwd, "update": self.upd}
+            fwd = tuple(x * slowdown for x in t.fwd)
+            bwd = tuple(x * slowdown for x in t.bwd)
+            upd = tuple(x * slowdown for x in t.update)
+        self._durations = {FWD: fwd, BWD: bwd, UPDATE: upd}
         n = sim.iterations
         self.busy = [0.0] * n
         self.bp_end: list[float | None] = [None] * n
         self.ops: list[OpRecord] | None = [] if record_ops else None
         self._free_at = 0.0
 
-    def forward(self, layer: int, iteration: int) -> Event:
-        """Run layer ``layer``'s forward op of ``iteration``; the event fires when it ends."""
-        return self.run((("fwd", layer, iteration),))
+    def forward(self, layer: int, iteration: int) -> Signal:
+        """Run layer ``layer``'s forward op of ``iteration``; the signal fires when it ends."""
+        return self.run(((FWD, layer, iteration),))
 
-    def backward(self, layer: int, iteration: int) -> Event:
-        """Run layer ``layer``'s backward op; its gradient is ready when the event fires."""
-        return self.run((("bwd", layer, iteration),))
+    def backward(self, layer: int, iteration: int) -> Signal:
+        """Run layer ``layer``'s backward op; its gradient is ready when the signal fires."""
+        return self.run(((BWD, layer, iteration),))
 
-    def update(self, layer: int, iteration: int) -> Event:
+    def update(self, layer: int, iteration: int) -> Signal:
         """Apply layer ``layer``'s update for the gradients of ``iteration``."""
-        return self.run((("update", layer, iteration),))
+        return self.run(((UPDATE, layer, iteration),))
 
-    def run(self, ops: Sequence[tuple[str, int, int]]) -> Event:
-        """Run ``ops`` -- ``(kind, layer, iteration)`` with kind ``"fwd"``, ``"bwd"`` or
-        ``"update"`` -- back to back; the event fires when the last one ends.
+    def run(self, ops: Sequence[ComputeOp]) -> Signal:
+        """Run ``ops`` back to back; the signal fires when the last one ends.
 
         A schedule uses this for ops that nothing reacts to in between (a whole forward pass
         under a barrier, the backward ops up to the next gradient that is posted): the stream
-        and the measurements are the same as with one event per op, for fewer events."""
+        and the measurements are the same as with one signal per op, for fewer events."""
         env = self.env
         now = env.now
         if now < self._free_at:
             kind, layer, _ = ops[0]
             raise RuntimeError(
-                f"schedule started a {kind} op of layer {layer} while the compute stream was busy"
+                f"schedule started a {OpKind(kind).value} op of layer {layer} while the"
+                " compute stream was busy"
             )
         table = self._durations
         busy = self.busy
@@ -202,28 +219,24 @@ class Worker:
             d = table[kind][layer]
             busy[it] += d
             if records is not None:
-                records.append(OpRecord(self.index, kind, layer, it, now + total, now + total + d))
+                records.append(
+                    OpRecord(self.index, OpKind(kind), layer, it, now + total, now + total + d)
+                )
             total += d
-            if layer == 0 and kind == "bwd":
+            if layer == 0 and kind == BWD:
                 self.bp_end[it] = now + total
-        ev = Event(env)
-        ev._ok = True
-        ev._value = None
-        env.schedule(ev, URGENT, total)
         self._free_at = now + total
-        return ev
+        return _Timer(env).arm(total, None, URGENT)
 
-    def post(
-        self, op: Op, nbytes: int, iteration: int, layers: Range, tag: int = 0
-    ) -> Event:
-        """Post a collective; the event fires (value: its :class:`CollectiveRecord`) when it
+    def post(self, op: Op, nbytes: int, iteration: int, layers: Range, tag: int = 0) -> Signal:
+        """Post a collective; the signal fires (value: its :class:`CollectiveRecord`) when it
         has finished on the link. ``(op, iteration, layers, tag)`` identifies it across
-        worker classes."""
+        worker classes, so every class must post it with the same four values."""
         return self.sim.link.post(op, nbytes, iteration, layers, tag)
 
 
 class Simulation:
-    """What a schedule sees: the environment, the workload, the costs and the workers."""
+    """What a schedule sees: the clock, the workload, the costs and the worker classes."""
 
     def __init__(
         self,
@@ -240,20 +253,28 @@ class Simulation:
         self.iterations = iterations
         classes = cluster.classes()
         self.link = Link(self.env, costs, len(classes))
-        self.workers = [
-            Worker(self, i, count, slow, record_ops) for i, (slow, count) in enumerate(classes)
+        self.classes = [
+            WorkerClass(self, i, count, slow, record_ops)
+            for i, (slow, count) in enumerate(classes)
         ]
 
-    def process(self, generator: Generator[Event, Any, Any]) -> None:
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    def process(self, generator: Generator[Signal, Any, Any]) -> None:
+        """Start a process: a generator that yields signals to wait for them."""
         self.env.process(generator)
+
+    def signal(self) -> Signal:
+        """A new signal for a schedule's own condition; :meth:`Signal.fire` makes it happen."""
+        return Signal(self.env)
 
     def call_at(self, time: float, callback: Callable[[], None]) -> None:
         """Run ``callback`` at absolute ``time`` (after the compute ends of that instant)."""
-        ev = Event(self.env)
-        ev._ok = True
-        ev._value = None
-        ev.callbacks.append(lambda _e: callback())
-        self.env.schedule(ev, NORMAL, max(0.0, time - self.env.now))
+        timer = _Timer(self.env)
+        timer.on_done(lambda _value: callback())
+        timer.arm(max(0.0, time - self.env.now), None, NORMAL)
 
 
 @dataclass
@@ -290,15 +311,15 @@ def run(
     sim.env.run()
     bp: list[float] = []
     for it in range(iterations):
-        ends = [w.bp_end[it] for w in sim.workers]
+        ends = [w.bp_end[it] for w in sim.classes]
         if any(e is None for e in ends) or sim.link.unfinished:
             raise RuntimeError(
                 f"schedule {schedule.name!r} stalled at t={sim.env.now:.6g}s in iteration {it}"
             )
         bp.append(max(e for e in ends if e is not None))
-    busy = [max(w.busy[it] for w in sim.workers) for it in range(iterations)]
+    busy = [max(w.busy[it] for w in sim.classes) for it in range(iterations)]
     ops: list[OpRecord] = []
     if record_ops:
-        for w in sim.workers:
+        for w in sim.classes:
             ops.extend(w.ops or [])
     return RawRun(iterations, bp, busy, sim.link.records, ops)

@@ -1,4 +1,5 @@
-"""What a run reports (SPEC section 4), derived from the engine's measurements."""
+"""What a run reports (``docs/model.md``, "What a run reports"), derived from the engine's
+measurements."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class Result:
         return other.iteration_time_s / self.iteration_time_s
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dictionary (SPEC section 5 keys and more)."""
+        """A JSON-ready dictionary (the keys of ``dearsim simulate --json``)."""
         return {
             "scheduler": self.scheduler,
             "options": self.options,
@@ -103,7 +104,10 @@ def measure(
     comm = math.fsum(r.end - r.start for i in measured for r in per_it[i]) / len(measured)
     nbytes = sum(r.nbytes for i in measured for r in per_it[i]) // len(measured)
     count = sum(len(per_it[i]) for i in measured) // len(measured)
-    buckets = sorted({r.layers for r in per_it[warmup] if r.op.value != "all_gather"})
+    # The gradient groups: the layer ranges the collectives of the first measured iteration
+    # carried, whatever their kind (DeAR's reduce-scatter and all-gather of a group carry the
+    # same range; a layer's tensors or chunks report that layer once).
+    buckets = sorted({r.layers for r in per_it[warmup]})
     return Result(
         scheduler=scheduler,
         options=options,

@@ -1,15 +1,16 @@
 """An independent oracle: the timeline of the statically grouped schedules, written straight
-from SPEC sections 2 and 3 in plain Python (no SimPy, nothing imported from dearsim).
+from the rules of ``docs/model.md`` (the network and the schedules) in plain Python (no
+SimPy, nothing imported from dearsim).
 
 Every worker has a compute-stream clock; the link is one ``free_at`` time. Because a worker
 posts its collectives in a fixed program order, and a collective starts when every worker
 has posted it and the link is free, a FIFO link reduces to
 ``start = max(time the last worker posted it, free_at)``, taken in program order.
 
-* ``wfbp_timeline``: the WFBP family with given buckets (``wfbp``, ``ddp``, ``mgwfbp``),
-  SPEC 3.1.
-* ``dear_timeline``: DeAR with given fusion groups, SPEC 3.3.
-* ``ddp_buckets`` and ``dear_groups``: the two size-based grouping rules of SPEC 3.1 / 3.3.
+* ``wfbp_timeline``: the WFBP family with given buckets (``ddp``, ``mgwfbp``, explicit
+  buckets) or per-tensor messages (``wfbp``: ``tensor_messages``);
+* ``dear_timeline``: DeAR with given fusion groups and either prefetch rule;
+* ``ddp_buckets`` and ``dear_groups``: the two size-based grouping rules.
 
 A worker is described by its compute-time multiplier (``slowdown``), one entry per worker.
 Timelines return ``(bp_end, log)``: the end of every iteration's backward pass (the latest
@@ -23,7 +24,7 @@ MIB = 1 << 20
 
 
 def ring_costs(p, alpha, beta, gamma=0.0):
-    """SPEC 2's ring collective times for ``p`` workers, as functions of the message size."""
+    """The ring collective times for ``p`` workers, as functions of the message size."""
     k = (p - 1) / p
 
     def cost(steps, per_byte):
@@ -73,19 +74,33 @@ def _backward(clock, b, k, n_layers):
     return ready
 
 
-def wfbp_timeline(f, b, s, u, buckets, costs, iterations, slowdown=(1.0,)):
-    """SPEC 3.1: forward, backward; each bucket's all-reduce is posted when its last gradient
-    (its lowest gradient layer's) is ready; a global barrier waits for the backward pass,
-    every all-reduce and then runs the whole update ``sum(u)``."""
+def tensor_messages(tensors):
+    """``wfbp``'s messages: one per gradient tensor, ``(ready layer, bytes, (l, l))``, in
+    posting order (layers from last to first, a layer's tensors in their order)."""
+    return [
+        (layer, nbytes, (layer, layer))
+        for layer in range(len(tensors) - 1, -1, -1)
+        for nbytes in tensors[layer]
+    ]
+
+
+def wfbp_timeline(f, b, s, u, buckets, costs, iterations, slowdown=(1.0,), messages=None):
+    """The WFBP family: forward, backward; each bucket's all-reduce is posted when its last
+    gradient (its lowest gradient layer's) is ready; a global barrier waits for the backward
+    pass, every all-reduce and then runs the whole update ``sum(u)``. ``messages`` (from
+    :func:`tensor_messages`) replaces the buckets."""
     n = len(f)
     link = Link(costs)
-    # Buckets become ready in backward order: the one whose lowest gradient layer is highest
-    # first.
-    info = []
-    for lo, hi in buckets:
-        grads = _grad_layers(s, lo, hi)
-        info.append((grads[0], sum(s[i] for i in grads), (lo, hi)))
-    info.sort(key=lambda x: -x[0])
+    if messages is not None:
+        info = list(messages)
+    else:
+        # Buckets become ready in backward order: the one whose lowest gradient layer is
+        # highest first.
+        info = []
+        for lo, hi in buckets:
+            grads = _grad_layers(s, lo, hi)
+            info.append((grads[0], sum(s[i] for i in grads), (lo, hi)))
+        info.sort(key=lambda x: -x[0])
     clock = [0.0] * len(slowdown)
     bp_end = []
     for it in range(iterations):
@@ -107,11 +122,12 @@ def wfbp_timeline(f, b, s, u, buckets, costs, iterations, slowdown=(1.0,)):
     return bp_end, link.log
 
 
-def dear_timeline(f, b, s, u, groups, costs, iterations, slowdown=(1.0,)):
-    """SPEC 3.3: reduce-scatter of a group posted when its gradients are ready; barrier; the
+def dear_timeline(f, b, s, u, groups, costs, iterations, slowdown=(1.0,), prefetch="chain"):
+    """DeAR: reduce-scatter of a group posted when its gradients are ready; barrier; the
     all-gather of G_0 posted once the backward pass ended and every reduce-scatter finished;
-    G_j opens when its all-gather finished and the previous forward op ended, posts the
-    all-gather of G_{j+1} and runs its layers (update before forward)."""
+    G_j opens when its all-gather finished and the previous forward op ended and runs its
+    layers (update before forward). ``chain``: the all-gather of G_{j+1} is posted when
+    G_j's finishes; ``next``: when G_j opens."""
     n = len(f)
     m = len(groups)
     link = Link(costs)
@@ -137,9 +153,17 @@ def dear_timeline(f, b, s, u, groups, costs, iterations, slowdown=(1.0,)):
         else:
             posted = max(clock + scatter_ends)  # the barrier
             gathered = link.run("all_gather", nbytes[0], it - 1, layers[0], posted)
+            if prefetch == "chain":  # nothing else is on the link: back to back
+                chained = [gathered]
+                for j in range(1, m):
+                    chained.append(
+                        link.run("all_gather", nbytes[j], it - 1, layers[j], chained[-1])
+                    )
             for j in range(m):
+                if prefetch == "chain":
+                    gathered = chained[j]
                 opened = [max(c, gathered) for c in clock]
-                if j + 1 < m:
+                if prefetch == "next" and j + 1 < m:
                     gathered = link.run(
                         "all_gather", nbytes[j + 1], it - 1, layers[j + 1], max(opened)
                     )
@@ -163,15 +187,20 @@ def dear_timeline(f, b, s, u, groups, costs, iterations, slowdown=(1.0,)):
 
 
 def period(bp_end, warmup):
-    """SPEC 3: the mean interval between consecutive backward-pass ends after warm-up."""
+    """The mean interval between consecutive backward-pass ends after warm-up."""
     return (bp_end[-1] - bp_end[warmup]) / (len(bp_end) - 1 - warmup)
 
 
 # --------------------------------------------------------------------------- grouping rules
 
-def ddp_buckets(s, first_bucket_mb=1.0, bucket_cap_mb=25.0):
-    """SPEC 3.1 ddp: fill buckets in reverse layer order; the first closes when it reaches
-    ``first_bucket_mb`` MiB, later ones at ``bucket_cap_mb`` MiB; returned in forward order."""
+def ddp_buckets(s, first_bucket_mb=None, bucket_cap_mb=None):
+    """ddp: fill buckets in reverse layer order; the first closes when it reaches its limit,
+    later ones at the cap (25 MiB unless given); the first limit is ``first_bucket_mb`` if
+    given, else the cap if the cap was given, else 1 MiB. Returned in forward order."""
+    if first_bucket_mb is None:
+        first_bucket_mb = 1.0 if bucket_cap_mb is None else bucket_cap_mb
+    if bucket_cap_mb is None:
+        bucket_cap_mb = 25.0
     buckets, current, filled = [], [], 0
     limit = first_bucket_mb * MIB
     for layer in range(len(s) - 1, -1, -1):
@@ -188,7 +217,7 @@ def ddp_buckets(s, first_bucket_mb=1.0, bucket_cap_mb=25.0):
 
 
 def dear_groups(s, threshold_mb=25.0):
-    """SPEC 3.3 dear: walk gradient layers forward; join the current group while empty or its
+    """dear: walk gradient layers forward; join the current group while empty or its
     total stays below the threshold; ``None`` gives every gradient layer its own group."""
     groups, total = [], 0
     for layer in range(len(s)):

@@ -103,7 +103,23 @@ def traces(
     if draw(st.booleans()):
         u = times_s(max_ms=1.0, positive=positive_times)
         update = draw(st.lists(u, min_size=n, max_size=n))
-    return dearsim.Trace.from_layers(fwd, bwd, size, update)
+    tensors = draw(breakdowns(size)) if draw(st.booleans()) else None
+    return dearsim.Trace.from_layers(fwd, bwd, size, update, tensors=tensors)
+
+
+@st.composite
+def breakdowns(draw: st.DrawFn, size: list[int]) -> list[list[int]]:
+    """A per-tensor breakdown of each layer's gradient: 1-3 tensors of positive bytes."""
+    out: list[list[int]] = []
+    for total in size:
+        k = draw(st.integers(1, min(3, total))) if total > 0 else 0
+        if k <= 1:
+            out.append([total] if total else [])
+            continue
+        cuts = sorted(draw(st.sets(st.integers(1, total - 1), min_size=k - 1, max_size=k - 1)))
+        bounds = [0, *cuts, total]
+        out.append([b - a for a, b in zip(bounds, bounds[1:])])
+    return out
 
 
 @st.composite
@@ -172,10 +188,14 @@ def options_for(draw: st.DrawFn, name: str) -> dict:
     if draw(st.booleans()):
         return {}
     mb = st.sampled_from((0.5, 1.0, 4.0, 10.0, 25.0, 64.0))
-    if name == "ddp":
-        return {"bucket_cap_mb": draw(mb), "first_bucket_mb": draw(mb)}
+    if name == "ddp":  # each key given or left unset (its unset default differs)
+        keys = draw(st.sets(st.sampled_from(("bucket_cap_mb", "first_bucket_mb")), min_size=1))
+        return {k: draw(mb) for k in sorted(keys)}
     if name == "dear":
-        return {"threshold_mb": draw(st.one_of(st.none(), mb))}
+        opts = {"threshold_mb": draw(st.one_of(st.none(), mb))}
+        if draw(st.booleans()):
+            opts["prefetch"] = draw(st.sampled_from(("chain", "next")))
+        return opts
     if name == "horovod":
         return {
             "cycle_time_ms": draw(st.sampled_from((0.25, 1.0, 2.5, 5.0))),

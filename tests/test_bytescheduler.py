@@ -10,7 +10,20 @@ p = 2, alpha = 0, beta = 1e-9 s/B: an all-reduce of n bytes takes n * 1e-9 s
 from __future__ import annotations
 
 import pytest
-from timeline_helpers import AR, MS, approx, bp_ends, colls, op_times, ops, run, what, when
+from timeline_helpers import (
+    AR,
+    MIB,
+    MIB_NET,
+    MS,
+    approx,
+    bp_ends,
+    colls,
+    op_times,
+    ops,
+    run,
+    what,
+    when,
+)
 
 EX_A = ([1, 1], [1, 1], [2_000_000, 2_000_000])
 EX_B = ([1, 1, 1], [1, 1, 1], [1_000_000, 1_000_000, 4_000_000])
@@ -165,3 +178,36 @@ def test_one_worker_iteration_is_compute():
     assert res.iteration_time_s == pytest.approx(10.75 * MS, rel=1e-9)
     assert res.compute_s == pytest.approx(10.75 * MS, rel=1e-9)
     assert res.exposed_comm_s == pytest.approx(0.0, abs=1e-12)
+
+
+def test_tensors_are_partitioned_one_by_one():
+    # MiB network, f = b = 1, one layer of 4 MiB as tensors [3, 1] MiB, partition 2 MiB:
+    # tensor 0 -> chunks 2 and 1 MiB, tensor 1 -> 1 MiB (without the breakdown: 2 + 2).
+    # bwd0 1-2 -> all three posted at 2 (credit 64e6): 2-4, 4-5, 5-6; the next forward of
+    # layer 0 waits to 6: f 6-7, b 7-8 -> period 6.
+    opts = {"partition_bytes": 2 * MIB}
+    res = run([1], [1], [4 * MIB], "bytescheduler", opts, network=MIB_NET,
+              tensors=[[3 * MIB, MIB]])
+    first = colls(res, 0, 6)
+    assert what(first) == [(AR, (0, 0), 2 * MIB), (AR, (0, 0), MIB), (AR, (0, 0), MIB)]
+    assert [r.tag for r in first] == [0, 1, 2]
+    assert when(first) == approx([2, 2, 4, 2, 4, 5, 2, 5, 6])
+    assert res.iteration_time_s == pytest.approx(6 * MS, rel=1e-9)
+    whole = run([1], [1], [4 * MIB], "bytescheduler", opts, network=MIB_NET)
+    assert what(colls(whole, 0, 6)) == [(AR, (0, 0), 2 * MIB), (AR, (0, 0), 2 * MIB)]
+
+
+def test_priority_is_layer_then_tensor_then_chunk():
+    # credit 1 byte: one chunk in flight at a time, so the queue order shows. MiB network,
+    # f = b = 1; layer 0 tensors [1, 1] MiB, layer 1 one tensor of 2 MiB; partition 16e6.
+    # fwd 0-2; bwd1 2-3 -> layer 1's chunk posted at 3 (credit -> negative): 3-5; bwd0 3-4
+    # -> layer 0's chunks (tensor 0, tensor 1) queued (not posted: no credit). At 5 the
+    # credit is back: tensor 0 posted and run 5-6, then tensor 1 posted at 6, run 6-7. f0 waits to 7: 7-8; f1 8-9; b 9-11 -> period 7.
+    res = run([1, 1], [1, 1], [2 * MIB, 2 * MIB], "bytescheduler", {"credit_bytes": 1},
+              network=MIB_NET, tensors=[[MIB, MIB], [2 * MIB]])
+    first = colls(res, 0, 7)
+    assert what(first) == [(AR, (1, 1), 2 * MIB), (AR, (0, 0), MIB), (AR, (0, 0), MIB)]
+    assert [r.tag for r in first] == [0, 0, 1]
+    assert when(first) == approx([3, 3, 5, 5, 5, 6, 6, 6, 7])
+    assert bp_ends(res)[:2] == approx([4, 11])
+    assert res.iteration_time_s == pytest.approx(7 * MS, rel=1e-9)

@@ -1,8 +1,9 @@
 """The SimPy simulator against the independent plain-Python oracle (tests/oracle.py) on random
 workloads: every backward-pass end and every collective on the link (order, kind, bytes,
-layers, start and end) must agree, for the statically grouped schedules ``wfbp``, ``ddp``,
-``mgwfbp`` (with the buckets the schedule chose) and ``dear`` (default threshold, random
-thresholds, without threshold and with random explicit groups)."""
+layers, start and end) must agree, for the statically grouped schedules ``wfbp`` (per
+tensor), ``ddp``, ``mgwfbp`` (with the buckets the schedule chose) and ``dear`` (default
+threshold, random thresholds, without threshold and with random explicit groups, both
+prefetch rules)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,11 @@ def check_against_oracle(trace, net, workers, name, options, slowdown=None):
     speeds = slowdown or (1.0,)
     if name == "dear":
         groups = [g.layers for g in sched.groups(trace)]
-        bp_end, log = oracle.dear_timeline(*layers, groups, costs, ITERS, speeds)
+        prefetch = sched.options.prefetch
+        bp_end, log = oracle.dear_timeline(*layers, groups, costs, ITERS, speeds, prefetch)
+    elif name == "wfbp" and not options.get("buckets"):
+        messages = oracle.tensor_messages(trace.tensors)
+        bp_end, log = oracle.wfbp_timeline(*layers, None, costs, ITERS, speeds, messages)
     else:
         buckets = [b.layers for b in sched.buckets(trace, net.costs(workers))]
         bp_end, log = oracle.wfbp_timeline(*layers, buckets, costs, ITERS, speeds)
@@ -70,10 +75,11 @@ def test_simulator_matches_oracle(name, trace, net, p, data):
     check_against_oracle(trace, net, p, name, data.draw(options_for(name), label="options"))
 
 
+@pytest.mark.parametrize("prefetch", ["chain", "next"])
 @SETTINGS
 @given(trace=traces(), net=networks(), p=worker_counts(2, 64))
-def test_dear_without_threshold_matches_oracle(trace, net, p):
-    check_against_oracle(trace, net, p, "dear", {"threshold_mb": None})
+def test_dear_without_threshold_matches_oracle(prefetch, trace, net, p):
+    check_against_oracle(trace, net, p, "dear", {"threshold_mb": None, "prefetch": prefetch})
 
 
 @pytest.mark.parametrize(("name", "key"), [("wfbp", "buckets"), ("dear", "groups")])
@@ -114,9 +120,7 @@ def test_ddp_buckets_match_oracle_at_exact_caps(trace, first, cap):
 
 def check_ddp_buckets(trace, opts):
     got = [b.layers for b in dearsim.schedules.create("ddp", opts).buckets(trace, ANY_COSTS)]
-    want = oracle.ddp_buckets(
-        trace.size, opts.get("first_bucket_mb", 1.0), opts.get("bucket_cap_mb", 25.0)
-    )
+    want = oracle.ddp_buckets(trace.size, opts.get("first_bucket_mb"), opts.get("bucket_cap_mb"))
     assert got == want
 
 
@@ -142,3 +146,6 @@ def test_dear_groups_match_oracle_at_exact_threshold(trace, threshold):
 def test_wfbp_has_one_bucket_per_gradient_layer(trace, net, p):
     got = [b.layers for b in dearsim.schedules.create("wfbp").buckets(trace, net.costs(p))]
     assert got == [(i, i) for i in trace.grad_layers]
+    # ...and, run, one all-reduce per gradient tensor of an iteration
+    r = dearsim.simulate(trace, net, max(p, 2), "wfbp", iterations=4, warmup=1)
+    assert r.collectives == trace.num_tensors

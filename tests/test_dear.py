@@ -1,8 +1,8 @@
-"""Hand-computed timelines of ``dear`` (SPEC 3.3): reduce-scatter of a fusion group posted
-when all its gradients are ready; the all-gather of G_0 only after the backward has ended and
-every reduce-scatter finished; G_j opens when AG(G_j) has finished and the previous layer's
-forward has ended, and at that moment AG(G_{j+1}) is posted (one ahead); u[l] runs just before
-layer l's forward.
+"""Hand-computed timelines of ``dear``: reduce-scatter of a fusion group posted when all its
+gradients are ready; the all-gather of G_0 only after the backward has ended and every
+reduce-scatter finished; G_j opens when AG(G_j) has finished and the previous layer's forward
+has ended; u[l] runs just before layer l's forward. ``prefetch: chain`` (default) posts
+AG(G_{j+1}) the instant AG(G_j) finishes; ``prefetch: next`` posts it when G_j opens.
 
 p = 2, alpha = 0, beta = 1e-9 s/B: a reduce-scatter or all-gather of n bytes takes
 n * 0.5e-9 s (2e6 B -> 1 ms). Times in comments are ms.
@@ -29,23 +29,28 @@ from timeline_helpers import (
 EX_A = ([1, 1], [1, 1], [2_000_000, 2_000_000])
 EX_B = ([1, 1, 1], [1, 1, 1], [1_000_000, 1_000_000, 4_000_000])
 NO_TF = {"threshold_mb": None}
+NO_TF_NEXT = {"threshold_mb": None, "prefetch": "next"}
 
 
 @pytest.mark.parametrize(
     ("example", "options", "expected_ms"),
     [
-        # SPEC 7 A, threshold null: RS 3-4 and 4-5; barrier; AG(G0) 5-6; AG(G1) 6-7 under
-        # f0 -> 6.
+        # docs/model.md example A, threshold null: RS 3-4 and 4-5; barrier; AG(G0) 5-6;
+        # AG(G1) 6-7 under f0 -> 6 (both prefetch rules post AG(G1) at 6).
         pytest.param(EX_A, NO_TF, 6.0, id="A-no-fusion"),
-        # SPEC 7 A, default 25 MiB: one 4 MB group; RS 4-6, AG 6-8, nothing to hide under
+        pytest.param(EX_A, NO_TF_NEXT, 6.0, id="A-no-fusion-next"),
+        # Example A, default 25 MiB: one 4 MB group; RS 4-6, AG 6-8, nothing to hide under
         # -> 8.
         pytest.param(EX_A, None, 8.0, id="A-default"),
-        # SPEC 7 B, threshold null: AG(G1) 0-0.5 and AG(G2) 1-3 (relative to the forward
-        # start) overlap f0, f1; f2 waits to 3 -> 8.5.
-        pytest.param(EX_B, NO_TF, 8.5, id="B-no-fusion"),
+        # Example B, threshold null, next: AG(G1) 0-0.5 and AG(G2) 1-3 (relative to the
+        # forward start) overlap f0, f1; f2 waits to 3 -> 8.5.
+        pytest.param(EX_B, NO_TF_NEXT, 8.5, id="B-no-fusion-next"),
+        # Example B, threshold null, chain: AG(G1) 0-0.5, AG(G2) 0.5-2.5 right after it;
+        # f2 at 2 waits to 2.5 -> 8.
+        pytest.param(EX_B, NO_TF, 8.0, id="B-no-fusion-chain"),
     ],
 )
-def test_spec_worked_examples(example, options, expected_ms):
+def test_worked_examples(example, options, expected_ms):
     f, b, s = example
     res = run(f, b, s, "dear", options)
     assert res.iteration_time_s == pytest.approx(expected_ms * MS, rel=1e-9)
@@ -91,14 +96,14 @@ def test_example_a_default_single_group():
 
 
 def test_example_b_one_ahead_all_gather_and_reduce_scatter_barrier():
-    # RS/AG: G0, G1 0.5 ms; G2 2 ms.
+    # prefetch: next. RS/AG: G0, G1 0.5 ms; G2 2 ms.
     # Iteration 0: fwd 0-3; bwd2 3-4 -> RS(G2) 4-6; bwd1 4-5 -> RS(G1) posted 5, 6-6.5;
     # bwd0 5-6 -> RS(G0) posted 6, 6.5-7. BP ends at 6 but RS(G0) ends at 7: AG(G0) is
     # posted at 7 (not 6): 7-7.5.
     # G0 opens at 7.5 -> AG(G1) posted 7.5: 7.5-8; fwd0 7.5-8.5.
     # G1 opens at max(8, 8.5) = 8.5 -> AG(G2) posted 8.5 (not 8, when the link went idle,
     # nor 7.5): 8.5-10.5; fwd1 8.5-9.5. G2 opens at 10.5: fwd2 10.5-11.5; bwd 11.5-14.5.
-    res = run(*EX_B, "dear", NO_TF)
+    res = run(*EX_B, "dear", NO_TF_NEXT)
     assert res.buckets == [(0, 0), (1, 1), (2, 2)]
     rs = colls(res, 0, 7, op=RS)
     assert what(rs) == [
@@ -125,6 +130,58 @@ def test_example_b_one_ahead_all_gather_and_reduce_scatter_barrier():
     # Iteration 1: RS(G2) 12.5-14.5, RS(G1) 14.5-15, RS(G0) 15-15.5; AG(G0) 15.5-16,
     # AG(G1) 16-16.5, fwd0 16-17, AG(G2) 17-19, fwd1 17-18, fwd2 19-20, bwd 20-23.
     assert bp_ends(res)[:3] == approx([6, 14.5, 23])
+
+
+def test_example_b_chained_all_gathers():
+    # prefetch: chain (the default). RS/AG: G0, G1 0.5 ms; G2 2 ms.
+    # Iteration 0 as with next: fwd 0-3; RS(G2) 4-6, RS(G1) 6-6.5, RS(G0) 6.5-7; AG(G0)
+    # posted at 7: 7-7.5. Chain: AG(G1) posted 7.5 when AG(G0) ends: 7.5-8; AG(G2) posted 8:
+    # 8-10 (with next it was posted at 8.5, when G1 opened).
+    # G0 opens 7.5: fwd0 7.5-8.5. G1 opens max(8, 8.5) = 8.5: fwd1 8.5-9.5. G2 opens at
+    # max(10, 9.5) = 10: fwd2 10-11; bwd 11-14.
+    # Iteration 1: RS(G2) 12-14, RS(G1) 14-14.5, RS(G0) 14.5-15; AG 15-15.5, 15.5-16,
+    # 16-18; fwd0 15.5-16.5, fwd1 16.5-17.5, fwd2 18-19; bwd 19-22. Period 8.
+    res = run(*EX_B, "dear", NO_TF)
+    ag = colls(res, 0, 10, op=AG)
+    assert what(ag) == [
+        (AG, (0, 0), 1_000_000),
+        (AG, (1, 1), 1_000_000),
+        (AG, (2, 2), 4_000_000),
+    ]
+    assert when(ag) == approx([7, 7, 7.5, 7.5, 7.5, 8, 8, 8, 10])
+    assert op_times(res, 6, 14) == approx(
+        [7.5, 8.5, 8.5, 9.5, 10, 11, 11, 12, 12, 13, 13, 14]
+    )
+    assert bp_ends(res)[:3] == approx([6, 14, 22])
+    assert res.iteration_time_s == pytest.approx(8 * MS, rel=1e-9)
+
+
+def test_chain_posts_all_gathers_before_the_compute_reaches_their_group():
+    # Chain and next differ when the forward pass runs behind the link: f = [4, 1, 1],
+    # b = [1, 1, 1], s = [1e6, 1e6, 4e6], no fusion (RS/AG 0.5, 0.5, 2 ms).
+    # Iteration 0: fwd 0-6; bwd2 6-7 -> RS(G2) 7-9; bwd1 7-8 -> RS(G1) 9-9.5; bwd0 8-9 ->
+    # RS(G0) 9.5-10. AG(G0) 10-10.5. G0 opens 10.5: fwd0 10.5-14.5.
+    #   chain: AG(G1) 10.5-11, AG(G2) 11-13: all done under fwd0; fwd1 14.5-15.5,
+    #          fwd2 15.5-16.5; bwd 16.5-19.5 -> period 19.5 - 9 = 10.5.
+    #   next:  AG(G1) posted at 10.5 (G0 opens): 10.5-11; AG(G2) posted when G1 opens at
+    #          14.5: 14.5-16.5; fwd1 14.5-15.5; fwd2 waits to 16.5: 16.5-17.5; bwd 17.5-20.5
+    #          -> 11.5.
+    f, b, s = [4, 1, 1], [1, 1, 1], [1_000_000, 1_000_000, 4_000_000]
+    chain = run(f, b, s, "dear", NO_TF)
+    nxt = run(f, b, s, "dear", NO_TF_NEXT)
+    assert bp_ends(chain)[:2] == approx([9, 19.5])
+    assert bp_ends(nxt)[:2] == approx([9, 20.5])
+    assert when(colls(chain, 10, 14, op=AG)) == approx([10, 10, 10.5, 10.5, 10.5, 11, 11, 11, 13])
+    assert when(colls(nxt, 10, 17, op=AG)) == approx(
+        [10, 10, 10.5, 10.5, 10.5, 11, 14.5, 14.5, 16.5]
+    )
+
+
+def test_prefetch_rejects_other_values():
+    import dearsim
+
+    with pytest.raises(dearsim.DearsimError, match="prefetch"):
+        run(*EX_A, "dear", {"prefetch": "eager"})
 
 
 def test_layers_without_parameters_run_with_the_group_before_them():

@@ -23,7 +23,7 @@ class Scripted:
         self.body = body
 
     def start(self, sim: Simulation) -> None:
-        for w in sim.workers:
+        for w in sim.classes:
             sim.process(self.body(sim, w))
 
 

@@ -11,7 +11,20 @@ all-reduce of 2**20 B takes 1 s). Comments give times in seconds there, in ms el
 from __future__ import annotations
 
 import pytest
-from timeline_helpers import AR, BIN_NET, MIB, MS, approx, bp_ends, colls, op_times, run, what, when
+from timeline_helpers import (
+    AR,
+    BIN_NET,
+    MIB,
+    MIB_NET,
+    MS,
+    approx,
+    bp_ends,
+    colls,
+    op_times,
+    run,
+    what,
+    when,
+)
 
 
 def test_spec_worked_example_a_cycle_10ms():
@@ -148,3 +161,23 @@ def test_one_worker_iteration_is_compute():
     assert res.iteration_time_s == pytest.approx(2.0, rel=1e-9)
     assert res.compute_s == pytest.approx(2.0, rel=1e-9)
     assert res.exposed_comm_s == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fusion_packs_tensors_not_layers():
+    # MiB network (an all-reduce of n MiB takes n ms), f = b = 1, cycle 10 ms, threshold
+    # 3 MiB. Tensors: layer 0 [1, 1] MiB, layer 1 [1, 1] MiB, all ready by the tick at 10
+    # (BP ends at 4). Ready order: layer 1's two, then layer 0's two. Packing: 1 + 1 + 1 = 3
+    # fits exactly -> buffer (0..1) 3 MiB; the last tensor (layer 0's second) alone, 1 MiB.
+    # Link: 10-13, 13-14; barrier 14. Without a breakdown the layers (2 MiB each) cannot
+    # share a 3 MiB buffer: (1,1) 2 MiB and (0,0) 2 MiB.
+    s = [2 * MIB, 2 * MIB]
+    tensors = [[MIB, MIB], [MIB, MIB]]
+    opts = {"cycle_time_ms": 10, "fusion_threshold_mb": 3}
+    res = run([1, 1], [1, 1], s, "horovod", opts, network=MIB_NET, tensors=tensors)
+    first = colls(res, 0, 14)
+    assert what(first) == [(AR, (0, 1), 3 * MIB), (AR, (0, 0), MIB)]
+    assert when(first) == approx([10, 10, 13, 10, 13, 14])
+    # steady state: BP ends at 18, tick 20: 20-24; fwd 24-26, bwd 26-28 -> period 10
+    assert res.iteration_time_s == pytest.approx(10 * MS, rel=1e-9)
+    whole = run([1, 1], [1, 1], s, "horovod", opts, network=MIB_NET)
+    assert what(colls(whole, 0, 14)) == [(AR, (1, 1), 2 * MIB), (AR, (0, 0), 2 * MIB)]

@@ -142,3 +142,30 @@ def test_heterogeneous_workers_wait_for_the_slowest_post():
     assert bp_ends(res)[:2] == approx([8, 18])
     assert res.iteration_time_s == pytest.approx(10 * MS, rel=1e-9)
     assert res.compute_s == pytest.approx(8 * MS, rel=1e-9)
+
+
+def test_one_all_reduce_per_tensor():
+    # Tensors: layer 0 [1.5e6, 0.5e6], layer 1 [2e6, 1e6]; alpha = 0.25 ms so every message
+    # pays 2(p-1) alpha = 0.5 ms of startup; an all-reduce of n bytes takes 0.5 + n * 1e-6 ms.
+    # fwd 0-2; bwd1 2-3 -> layer 1's tensors in order: 2e6 3-5.5, 1e6 5.5-7; bwd0 3-4 ->
+    # layer 0's: 1.5e6 7-9, 0.5e6 9-10. Barrier 10 -> period 10 (one message per layer:
+    # 3e6 3-6.5, 2e6 6.5-9 -> 9: per-tensor messages pay two more startups).
+    net = dearsim.AlphaBeta(alpha=0.25e-3, beta=1e-9)
+    tensors = [[1_500_000, 500_000], [2_000_000, 1_000_000]]
+    s = [2_000_000, 3_000_000]
+    res = run([1, 1], [1, 1], s, "wfbp", network=net, tensors=tensors)
+    first = colls(res, 0, 10)
+    assert what(first) == [
+        (AR, (1, 1), 2_000_000),
+        (AR, (1, 1), 1_000_000),
+        (AR, (0, 0), 1_500_000),
+        (AR, (0, 0), 500_000),
+    ]
+    assert [r.tag for r in first] == [0, 1, 0, 1]
+    assert when(first) == approx([3, 3, 5.5, 3, 5.5, 7, 4, 7, 9, 4, 9, 10])
+    assert res.iteration_time_s == pytest.approx(10 * MS, rel=1e-9)
+    assert res.collectives == 4
+    assert res.buckets == [(0, 0), (1, 1)]
+    per_layer = run([1, 1], [1, 1], s, "wfbp", network=net)
+    assert per_layer.iteration_time_s == pytest.approx(9 * MS, rel=1e-9)
+    assert per_layer.collectives == 2

@@ -1,7 +1,7 @@
 """Small helpers for the hand-computed timeline tests (tests/test_<schedule>.py).
 
-Every expected number in those tests is worked out by hand from SPEC.md and written as a
-comment beside the assertion; these helpers only run a simulation and pull the compute ops
+Every expected number in those tests is worked out by hand from the rules in docs/model.md
+and written as a comment beside the assertion; these helpers only run a simulation and pull the compute ops
 and collectives out of it in the test's time unit.
 """
 
@@ -22,8 +22,8 @@ AR = Op.ALLREDUCE
 RS = Op.REDUCE_SCATTER
 AG = Op.ALL_GATHER
 
-#: SPEC section 7's network: with p = 2 an all-reduce of n bytes takes n * 1e-9 s and a
-#: reduce-scatter or all-gather n * 0.5e-9 s.
+#: The worked examples' network (docs/model.md): with p = 2 an all-reduce of n bytes takes
+#: n * 1e-9 s and a reduce-scatter or all-gather n * 0.5e-9 s.
 SPEC_NET = dearsim.AlphaBeta(alpha=0.0, beta=1e-9)
 
 #: With p = 2 an all-reduce of n bytes takes n / 2**20 ms (1 MiB -> 1 ms).
@@ -53,13 +53,16 @@ def run(
     unit: float = MS,
     iterations: int = 6,
     warmup: int = 2,
+    tensors: Sequence[Sequence[int]] | None = None,
 ) -> dearsim.Result:
-    """Simulate a trace given in ``unit`` (ms by default) with ops recorded."""
+    """Simulate a trace given in ``unit`` (ms by default) with ops recorded; ``tensors``
+    optionally breaks each layer's gradient into tensors (bytes)."""
     trace = dearsim.Trace.from_layers(
         [x * unit for x in f],
         [x * unit for x in b],
         list(s),
         None if u is None else [x * unit for x in u],
+        tensors=tensors,
     )
     return dearsim.simulate(
         trace,

@@ -1,21 +1,24 @@
-"""What every schedule shares: its options model, the registry hook and bucket helpers.
+"""What every schedule shares: the base class and its options, and the helpers schedules
+have in common (buckets of layers, gradient tensors, the backward pass cut at the gradients a
+schedule reacts to, the forward pass with its updates, a rendezvous of worker classes).
 
 A schedule is one class with a ``name``, an ``Options`` pydantic model (the ``--set`` keys it
-accepts) and a :meth:`Schedule.start` that starts SimPy processes on a
-:class:`~dearsim.engine.Simulation`. It knows nothing of files or the command line.
+accepts) and a :meth:`Schedule.start` that starts processes on a
+:class:`~dearsim.engine.Simulation`, using only the engine's API. It knows nothing of files or
+the command line.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .._yaml import clean_message
-from ..engine import Range, Simulation, Worker
+from ..engine import BWD, FWD, UPDATE, ComputeOp, Range, Signal, Simulation, WorkerClass
 from ..errors import DearsimError
 from ..trace import Trace
 
@@ -45,7 +48,7 @@ class Schedule(ABC):
     def start(self, sim: Simulation) -> None:
         """Start one training-loop process per worker class."""
         plan = self.plan(sim)
-        for w in sim.workers:
+        for w in sim.classes:
             sim.process(self.worker(sim, w, plan))
 
     @abstractmethod
@@ -53,7 +56,7 @@ class Schedule(ABC):
         """Static decisions shared by all workers (buckets, groups, chunks)."""
 
     @abstractmethod
-    def worker(self, sim: Simulation, w: Worker, plan: Any) -> Generator[Any, Any, None]:
+    def worker(self, sim: Simulation, w: WorkerClass, plan: Any) -> Generator[Signal, Any, None]:
         """The training loop of one worker class, all iterations."""
 
     def __repr__(self) -> str:
@@ -145,3 +148,98 @@ def buckets_from_runs(trace: Trace, runs: Sequence[Sequence[int]]) -> list[Bucke
         if grads:
             out.append(make_bucket(trace, min(grads), max(grads)))
     return sorted(out, key=lambda b: b.first)
+
+
+# --------------------------------------------------------------------------- tensors
+
+
+@dataclass(frozen=True)
+class GradTensor:
+    """One gradient tensor: the ``index``-th tensor of ``layer``, ``nbytes`` bytes. ``gid``
+    numbers every tensor of the model in (layer, index) order."""
+
+    layer: int
+    index: int
+    nbytes: int
+    gid: int
+
+
+def grad_tensors(trace: Trace) -> list[list[GradTensor]]:
+    """Per layer, its gradient tensors in the trace's order (one per layer with a gradient
+    when the trace has no per-tensor breakdown)."""
+    out: list[list[GradTensor]] = []
+    gid = 0
+    for layer, sizes in enumerate(trace.tensors):
+        row = []
+        for k, nbytes in enumerate(sizes):
+            row.append(GradTensor(layer, k, nbytes, gid))
+            gid += 1
+        out.append(row)
+    return out
+
+
+# --------------------------------------------------------------------------- compute stretches
+
+
+def backward_segments(n_layers: int, stops: Iterable[int]) -> list[list[int]]:
+    """The backward pass (layers ``L-1..0``) cut after each layer in ``stops`` and after
+    layer 0: the stretches of backward ops with nothing to react to inside them."""
+    stop = frozenset(stops)
+    segments: list[list[int]] = []
+    current: list[int] = []
+    for layer in range(n_layers - 1, -1, -1):
+        current.append(layer)
+        if layer in stop or layer == 0:
+            segments.append(current)
+            current = []
+    return segments
+
+
+def backward_ops(segment: Sequence[int], it: int) -> list[ComputeOp]:
+    """The backward ops of one segment of iteration ``it``."""
+    return [(BWD, layer, it) for layer in segment]
+
+
+def forward_ops(
+    trace: Trace, layers: Iterable[int], it: int, *, with_updates: bool = True
+) -> list[ComputeOp]:
+    """The forward ops of ``layers`` in iteration ``it``. ``with_updates``: each layer's
+    update for the previous iteration's gradients runs just before its forward op (how
+    schedules without a global barrier apply updates, layer by layer)."""
+    if not with_updates or it == 0:
+        return [(FWD, layer, it) for layer in layers]
+    ops: list[ComputeOp] = []
+    update = trace.update
+    for layer in layers:
+        if update[layer] > 0:
+            ops.append((UPDATE, layer, it - 1))
+        ops.append((FWD, layer, it))
+    return ops
+
+
+def update_ops(trace: Trace, it: int) -> list[ComputeOp]:
+    """The whole update of iteration ``it``'s gradients, in forward layer order (schedules
+    with a global barrier run it after the barrier)."""
+    return [(UPDATE, layer, it) for layer in range(trace.num_layers) if trace.update[layer] > 0]
+
+
+# --------------------------------------------------------------------------- coordination
+
+
+class Rendezvous:
+    """Counts arrivals of the worker classes: :meth:`arrive` is true for the arrival that
+    completes a key (every class has arrived), the moment a coordinator may act on it."""
+
+    def __init__(self, classes: int) -> None:
+        self.classes = classes
+        self._count: dict[Hashable, int] = {}
+
+    def arrive(self, key: Hashable) -> bool:
+        if self.classes == 1:
+            return True
+        count = self._count.get(key, 0) + 1
+        if count < self.classes:
+            self._count[key] = count
+            return False
+        self._count.pop(key, None)
+        return True

@@ -1,10 +1,11 @@
 """ByteScheduler: priority scheduling of gradient chunks with credits (Peng et al., SOSP 2019;
-SPEC 3.2, ``bytescheduler``).
+bytedance/byteps, branch bytescheduler), ``bytescheduler``.
 
-There is no global barrier. Each layer's gradient is cut into ``ceil(s / partition_bytes)``
-chunks (full chunks, then the remainder), each its own all-reduce. A chunk enters a priority
-queue when its layer's gradient is ready; lower layer index goes first, then lower chunk
-index (the next forward pass needs the input-side layers first).
+There is no global barrier. Each gradient *tensor* is cut into ``ceil(n / partition_bytes)``
+chunks (full chunks, then the remainder), each its own all-reduce (without a per-tensor
+breakdown in the trace, each layer is one tensor). A chunk enters a priority queue when its
+layer's gradient is ready; lower layer index goes first, then lower tensor index, then lower
+chunk index (the next forward pass needs the input-side layers first).
 
 Credit: starting from ``credit_bytes``, whenever the credit is above zero and the queue is not
 empty, the highest-priority chunk is posted and its size taken off the credit (which may go
@@ -23,17 +24,20 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Generator
-from functools import partial
 from typing import Any
 
-from simpy.events import Event
-
 from .._types import PosInt
-from ..engine import Simulation, Worker
+from ..engine import ComputeOp, Signal, Simulation, WorkerClass
 from ..network import Op
-from .base import Schedule, ScheduleOptions
+from .base import (
+    Rendezvous,
+    Schedule,
+    ScheduleOptions,
+    backward_ops,
+    backward_segments,
+    forward_ops,
+)
 from .registry import register
-from .wfbp import backward_segments
 
 
 class ByteSchedulerOptions(ScheduleOptions):
@@ -47,6 +51,12 @@ def chunk_sizes(nbytes: int, partition: int) -> list[int]:
         return []
     full, rest = divmod(nbytes, partition)
     return [partition] * full + ([rest] if rest else [])
+
+
+def layer_chunks(tensors: tuple[int, ...], partition: int) -> list[int]:
+    """A layer's chunks in priority order: tensor by tensor, each cut into chunks. A chunk's
+    position in this list is its tag (tensor-major, so the order is (tensor, chunk))."""
+    return [c for nbytes in tensors for c in chunk_sizes(nbytes, partition)]
 
 
 class Core:
@@ -63,19 +73,16 @@ class Core:
         self.full = credit
         self.credit = credit
         self.queue: list[tuple[int, int, int, int]] = []
-        self.arrived: dict[tuple[int, int], int] = {}
+        self.everyone = Rendezvous(len(sim.classes))
         self.left: dict[tuple[int, int], int] = {}
         self.finished: set[tuple[int, int]] = set()
-        self.waiting: dict[tuple[int, int], Event] = {}
+        self.waiting: dict[tuple[int, int], Signal] = {}
 
     def gradient_ready(self, it: int, layer: int) -> None:
         """A worker class has ``layer``'s gradient of ``it``; queue its chunks once all have."""
         key = (it, layer)
-        count = self.arrived.get(key, 0) + 1
-        if count < len(self.sim.workers):
-            self.arrived[key] = count
+        if not self.everyone.arrive(key):
             return
-        self.arrived.pop(key, None)
         self.left[key] = len(self.chunks[layer])
         for k, size in enumerate(self.chunks[layer]):
             heapq.heappush(self.queue, (it, layer, k, size))
@@ -85,24 +92,24 @@ class Core:
         """Whether ``layer``'s gradient of ``it`` still has a chunk to finish."""
         return bool(self.chunks[layer]) and (it, layer) not in self.finished
 
-    def wait(self, it: int, layer: int) -> Event:
-        """An event that fires when every chunk of ``layer``'s gradient has finished."""
+    def wait(self, it: int, layer: int) -> Signal:
+        """A signal that fires when every chunk of ``layer``'s gradient has finished."""
         ev = self.waiting.get((it, layer))
         if ev is None:
-            ev = self.waiting[(it, layer)] = Event(self.sim.env)
+            ev = self.waiting[(it, layer)] = self.sim.signal()
         return ev
 
     def _dispatch(self) -> None:
         while self.credit > 0 and self.queue:
             it, layer, k, size = heapq.heappop(self.queue)
             self.credit -= size
-            ev = None
-            for w in self.sim.workers:
-                ev = w.post(Op.ALLREDUCE, size, it, (layer, layer), tag=k)
-            assert ev is not None
-            ev.callbacks.append(partial(self._done, it, layer, size))
+            signal = None
+            for w in self.sim.classes:
+                signal = w.post(Op.ALLREDUCE, size, it, (layer, layer), tag=k)
+            assert signal is not None
+            signal.on_done(lambda _rec, it=it, layer=layer, size=size: self._done(it, layer, size))
 
-    def _done(self, it: int, layer: int, size: int, _event: Event) -> None:
+    def _done(self, it: int, layer: int, size: int) -> None:
         self.credit = min(self.full, self.credit + size)
         key = (it, layer)
         self.left[key] -= 1
@@ -111,7 +118,7 @@ class Core:
             self.finished.add(key)
             ev = self.waiting.pop(key, None)
             if ev is not None:
-                ev.succeed()
+                ev.fire()
         self._dispatch()
 
 
@@ -125,10 +132,10 @@ class ByteScheduler(Schedule):
 
     def plan(self, sim: Simulation) -> Core:
         part = self.options.partition_bytes
-        chunks = [chunk_sizes(s, part) for s in sim.trace.size]
+        chunks = [layer_chunks(t, part) for t in sim.trace.tensors]
         return Core(sim, chunks, self.options.credit_bytes)
 
-    def worker(self, sim: Simulation, w: Worker, core: Core) -> Generator[Any, Any, None]:
+    def worker(self, sim: Simulation, w: WorkerClass, core: Core) -> Generator[Signal, Any, None]:
         trace = sim.trace
         n_layers = trace.num_layers
         has_chunks = {i for i in range(n_layers) if core.chunks[i]}
@@ -140,17 +147,15 @@ class ByteScheduler(Schedule):
                 if it > 0 and core.busy(it - 1, layer):
                     yield core.wait(it - 1, layer)
                 # Run on, without another event, through every layer whose chunks are done.
-                ops: list[tuple[str, int, int]] = []
+                start = layer
                 while True:
-                    if it > 0 and trace.update[layer] > 0:
-                        ops.append(("update", layer, it - 1))
-                    ops.append(("fwd", layer, it))
                     layer += 1
                     if layer == n_layers or (it > 0 and core.busy(it - 1, layer)):
                         break
+                ops: list[ComputeOp] = forward_ops(trace, range(start, layer), it)
                 yield w.run(ops)
             for segment in segments:
-                yield w.run([("bwd", layer, it) for layer in segment])
+                yield w.run(backward_ops(segment, it))
                 if segment[-1] in has_chunks:
                     core.gradient_ready(it, segment[-1])
         last_it = sim.iterations - 1

@@ -1,30 +1,57 @@
-"""PyTorch DistributedDataParallel's gradient buckets (SPEC 3.1, ``ddp``).
+"""PyTorch DistributedDataParallel's gradient buckets (``ddp``).
 
 DDP fills buckets with parameters in reverse layer order (the order gradients become ready).
-The first bucket closes as soon as its size reaches or passes ``first_bucket_mb`` (1 MiB by
-default), every later one as soon as it reaches or passes ``bucket_cap_mb`` (25 MiB); the
-layer that crosses the limit stays in that bucket. Buckets are all-reduced strictly in bucket
-order, which in a sequential backward pass is the order they become ready.
+Every bucket closes as soon as its size reaches or passes its limit; the layer that crosses
+the limit stays in that bucket. The limit of every bucket but the first is ``bucket_cap_mb``
+(25 MiB when left unset). The first bucket's limit follows PyTorch 2.x: DDP keeps a small
+1 MiB first bucket only while ``bucket_cap_mb`` is left at its default; once a user passes
+``bucket_cap_mb`` the first bucket takes that cap too (unless ``first_bucket_mb`` is also
+given). Buckets are all-reduced strictly in bucket order, which in a sequential backward pass
+is the order they become ready.
 
-(Real DDP also rebuilds its buckets once from the gradient order observed in the first
-iteration; with a sequential backward that order is the reverse layer order used here.)
+Real DDP also rebuilds its buckets once from the gradient order observed in the first
+iteration; with a sequential backward that order is the reverse layer order used here. Real
+DDP buckets *parameters*, so a layer's weight and bias can land in two buckets; dearsim keeps
+layers whole (``docs/model.md`` says how little that moves).
 """
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from .._types import PosFloat
 from ..network import LinearCosts
 from ..trace import Trace
+from ..units import MIB
 from .base import Bucket, buckets_from_runs
 from .registry import register
 from .wfbp import WfbpFamily, WfbpOptions
 
-MIB = 1 << 20
+#: PyTorch's defaults: ``bucket_cap_mb`` and the first bucket's limit
+#: (``torch.distributed._DEFAULT_FIRST_BUCKET_BYTES``).
+DEFAULT_CAP_MB = 25.0
+DEFAULT_FIRST_MB = 1.0
 
 
 class DdpOptions(WfbpOptions):
-    bucket_cap_mb: PosFloat = 25.0
-    first_bucket_mb: PosFloat = 1.0
+    bucket_cap_mb: PosFloat | None = Field(
+        None, description="bucket cap in MiB; null = PyTorch's default 25 with a 1 MiB first bucket"
+    )
+    first_bucket_mb: PosFloat | None = Field(
+        None, description="first bucket's limit in MiB; null = 1 if bucket_cap_mb is unset, else the cap"
+    )
+
+
+def first_and_cap(options: DdpOptions) -> tuple[float, float]:
+    """The first bucket's limit and every later bucket's cap, in MiB."""
+    cap = DEFAULT_CAP_MB if options.bucket_cap_mb is None else options.bucket_cap_mb
+    if options.first_bucket_mb is not None:
+        first = options.first_bucket_mb
+    elif options.bucket_cap_mb is not None:
+        first = options.bucket_cap_mb
+    else:
+        first = DEFAULT_FIRST_MB
+    return first, cap
 
 
 @register
@@ -36,7 +63,8 @@ class Ddp(WfbpFamily):
     Options = DdpOptions
 
     def default_buckets(self, trace: Trace, costs: LinearCosts) -> list[Bucket]:
-        limit = self.options.first_bucket_mb * MIB
+        first, cap = first_and_cap(self.options)
+        limit = first * MIB
         runs: list[list[int]] = []
         current: list[int] = []
         filled = 0
@@ -46,7 +74,7 @@ class Ddp(WfbpFamily):
             if filled >= limit:
                 runs.append(current)
                 current, filled = [], 0
-                limit = self.options.bucket_cap_mb * MIB
+                limit = cap * MIB
         if current:
             runs.append(current)
         return buckets_from_runs(trace, runs)

@@ -1,4 +1,4 @@
-"""DeAR: decoupled all-reduce (Zhang et al., ICDCS 2023; SPEC 3.3, ``dear``).
+"""DeAR: decoupled all-reduce (Zhang et al., ICDCS 2023; lzhangbv/dear_pytorch), ``dear``.
 
 Each all-reduce is split in two. The **reduce-scatter** of a fusion group is posted during
 backpropagation, the instant all of the group's gradients are ready. The **all-gather** is
@@ -7,8 +7,21 @@ deferred to the next iteration's forward pass:
 * barrier: the all-gather of ``G_0`` is posted once the backward pass has ended and every
   reduce-scatter of the iteration has finished;
 * group ``G_j`` *opens* when its all-gather has finished and the forward op of the layer
-  before it has ended; at that moment the all-gather of ``G_{j+1}`` is posted (one all-gather
-  prefetched ahead) and ``G_j``'s layers run, each layer's update just before its forward op.
+  before it has ended; then ``G_j``'s layers run, each layer's update just before its
+  forward op;
+* the other all-gathers are posted by the ``prefetch`` rule:
+
+  - ``chain`` (default): the all-gather of ``G_{j+1}`` is posted the instant the all-gather
+    of ``G_j`` finishes, so they run back to back from the barrier. The public code does
+    this on GPUs: the forward pre-hook of ``G_j`` blocks the host until ``G_j``'s all-gather
+    is done and then posts ``G_{j+1}``'s, while the host runs far ahead of the GPU's forward
+    ops;
+  - ``next``: the all-gather of ``G_{j+1}`` is posted when ``G_j`` opens (exactly one ahead),
+    as the same code behaves when the host waits for every op (on CPUs).
+
+The public implementation launches a reduce-scatter from the gradient hook without making the
+communication stream wait for the gradient (a race that can only look faster); dearsim keeps
+the dependency: a reduce-scatter never starts before its gradients exist.
 
 Fusion groups are runs of consecutive layers in forward order. The default is DeAR's greedy
 threshold: walking the layers with gradients forward, a layer joins the current group if the
@@ -24,23 +37,32 @@ The very first iteration has nothing to gather.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
+from typing import Any, Literal
 
 from .._types import NonNegInt, PosFloat
-from ..engine import Simulation, Worker
+from ..engine import Signal, Simulation, WorkerClass
 from ..network import Op
 from ..trace import Trace
-from .base import Bucket, Schedule, ScheduleOptions, explicit_buckets, make_bucket
+from ..units import MIB
+from .base import (
+    Bucket,
+    Schedule,
+    ScheduleOptions,
+    backward_ops,
+    backward_segments,
+    explicit_buckets,
+    forward_ops,
+    make_bucket,
+)
 from .registry import register
-from .wfbp import backward_segments
-
-MIB = 1 << 20
 
 
 class DearOptions(ScheduleOptions):
     threshold_mb: PosFloat | None = 25.0
     #: Explicit fusion groups as inclusive layer ranges (overrides ``threshold_mb``).
     groups: list[tuple[NonNegInt, NonNegInt]] | None = None
+    #: When the all-gathers after the first are posted: ``chain`` or ``next``.
+    prefetch: Literal["chain", "next"] = "chain"
 
 
 def greedy_groups(trace: Trace, threshold_mb: float | None) -> list[Bucket]:
@@ -83,44 +105,47 @@ class Dear(Schedule):
         return [(g, range(s, e + 1)) for g, s, e in zip(groups, starts, ends)]
 
     def worker(
-        self, sim: Simulation, w: Worker, plan: list[tuple[Bucket, range]]
-    ) -> Generator[Any, Any, None]:
+        self, sim: Simulation, w: WorkerClass, plan: list[tuple[Bucket, range]]
+    ) -> Generator[Signal, Any, None]:
         trace = sim.trace
         n_layers = trace.num_layers
         ready_at = {g.first: g for g, _ in plan}
-        segments = backward_segments(n_layers, set(ready_at))
+        segments = backward_segments(n_layers, ready_at)
+        chain = self.options.prefetch == "chain"
+        m = len(plan)
 
-        def forward_ops(layers: range, it: int) -> list[tuple[str, int, int]]:
-            ops = []
-            for layer in layers:
-                if it > 0 and trace.update[layer] > 0:
-                    ops.append(("update", layer, it - 1))
-                ops.append(("fwd", layer, it))
-            return ops
-
-        scatters: list[Any] = []
+        scatters: list[Signal] = []
         for it in range(sim.iterations):
             if it == 0 or not plan:
-                yield w.run(forward_ops(range(n_layers), it))
+                yield w.run(forward_ops(trace, range(n_layers), it))
             else:
                 for ev in scatters:
-                    if not ev.processed:
+                    if not ev.done:
                         yield ev
                 scatters = []
-                first = plan[0][0]
-                gather = w.post(Op.ALL_GATHER, first.nbytes, it - 1, first.layers)
+                gathers: list[Signal | None] = [None] * m
+
+                def gather(j: int, it: int = it, gathers: list[Signal | None] = gathers) -> None:
+                    group = plan[j][0]
+                    sig = w.post(Op.ALL_GATHER, group.nbytes, it - 1, group.layers)
+                    gathers[j] = sig
+                    if chain and j + 1 < m:
+                        sig.on_done(lambda _rec: gather(j + 1))
+
+                gather(0)  # the barrier has passed
                 for j, (_group, layers) in enumerate(plan):
-                    if not gather.processed:
-                        yield gather
-                    if j + 1 < len(plan):
-                        nxt = plan[j + 1][0]
-                        gather = w.post(Op.ALL_GATHER, nxt.nbytes, it - 1, nxt.layers)
-                    yield w.run(forward_ops(layers, it))
+                    sig = gathers[j]
+                    assert sig is not None, "an all-gather is waited for before it was posted"
+                    if not sig.done:
+                        yield sig
+                    if not chain and j + 1 < m:
+                        gather(j + 1)
+                    yield w.run(forward_ops(trace, layers, it))
             for segment in segments:
-                yield w.run([("bwd", layer, it) for layer in segment])
+                yield w.run(backward_ops(segment, it))
                 g = ready_at.get(segment[-1])
                 if g is not None:
                     scatters.append(w.post(Op.REDUCE_SCATTER, g.nbytes, it, g.layers))
         for ev in scatters:
-            if not ev.processed:
+            if not ev.done:
                 yield ev

@@ -1,10 +1,10 @@
-"""Horovod's tensor fusion with its background cycle (SPEC 3.1, ``horovod``).
+"""Horovod's tensor fusion with its background cycle (``horovod``).
 
 A coordinator (Horovod's rank 0) ticks at absolute times ``k * cycle_time_ms``. At a tick,
-every gradient that became ready on every worker at or before the tick and has not been sent
-is packed, in ready order, into fusion buffers of at most ``fusion_threshold_mb`` MiB (a
-single larger gradient goes alone); the buffers are posted to the link in that order, one
-all-reduce each. The iteration then ends with the WFBP family's global barrier.
+every gradient *tensor* that became ready on every worker at or before the tick and has not
+been sent is packed, in ready order, into fusion buffers of at most ``fusion_threshold_mb``
+MiB (a single larger tensor goes alone); the buffers are posted to the link in that order,
+one all-reduce each. The iteration then ends with the WFBP family's global barrier.
 
 Ticks are only simulated when something is waiting for one, which gives the same times as a
 clock that ticks every cycle. Defaults are Horovod >= 0.21's (1 ms, 128 MiB). With explicit
@@ -15,20 +15,16 @@ ready.
 from __future__ import annotations
 
 import math
-from functools import partial
-from typing import Any
-
-from simpy.events import Event
+from dataclasses import dataclass
 
 from .._types import PosFloat
-from ..engine import Simulation, Worker
+from ..engine import Signal, Simulation, WorkerClass
 from ..network import LinearCosts, Op
 from ..trace import Trace
-from .base import Bucket, explicit_buckets, make_bucket
+from ..units import MIB
+from .base import Bucket, Rendezvous, explicit_buckets, grad_tensors, make_bucket
 from .registry import register
-from .wfbp import WfbpFamily, WfbpOptions
-
-MIB = 1 << 20
+from .wfbp import GradientPoster, WfbpFamily, WfbpOptions
 
 
 class HorovodOptions(WfbpOptions):
@@ -46,13 +42,24 @@ def next_tick(now: float, cycle: float) -> int:
     return k
 
 
-class Coordinator:
+@dataclass(frozen=True)
+class Item:
+    """What the coordinator packs: a gradient tensor, or a fixed bucket. ``key`` names it
+    uniquely among the items of an iteration (the tag of a buffer that starts with it)."""
+
+    first: int
+    last: int
+    nbytes: int
+    key: int
+
+
+class Coordinator(GradientPoster):
     """Collects readiness from every worker class, ticks, fuses and posts."""
 
     def __init__(
         self,
         sim: Simulation,
-        items: list[Bucket],
+        items_at: dict[int, list[Item]],
         cycle_s: float,
         threshold_bytes: float,
         fuse: bool,
@@ -61,50 +68,43 @@ class Coordinator:
         self.cycle = cycle_s
         self.threshold = threshold_bytes
         self.fuse = fuse
-        self.item_at = {b.first: b for b in items}
-        self.ready_layers = frozenset(self.item_at)
-        self.n_items = len(items)
-        self.classes = len(sim.workers)
-        self.arrived: dict[tuple[int, int], int] = {}
-        self.ready: list[tuple[int, Bucket]] = []
+        self.items_at = items_at
+        self.ready_layers = frozenset(items_at)
+        self.n_items = sum(len(v) for v in items_at.values())
+        self.everyone = Rendezvous(len(sim.classes))
+        self.ready: list[tuple[int, Item]] = []
         self.tick_armed = False
         self.remaining: dict[int, int] = {}
-        self.done: dict[int, Event] = {}
+        self.done: dict[int, Signal] = {}
 
     # -- called by the workers' training loops
-    def gradient_ready(self, w: Worker, layer: int, it: int) -> None:
-        item = self.item_at.get(layer)
-        if item is None:
+    def gradient_ready(self, w: WorkerClass, layer: int, it: int) -> None:
+        items = self.items_at.get(layer)
+        if not items or not self.everyone.arrive((it, layer)):
             return
-        key = (it, layer)
-        count = self.arrived.get(key, 0) + 1
-        if count < self.classes:
-            self.arrived[key] = count
-            return
-        self.arrived.pop(key, None)
-        self.ready.append((it, item))
+        self.ready.extend((it, item) for item in items)
         if not self.tick_armed:
             self.tick_armed = True
-            k = next_tick(self.sim.env.now, self.cycle)
+            k = next_tick(self.sim.now, self.cycle)
             self.sim.call_at(k * self.cycle, self._tick)
 
-    def barrier(self, w: Worker, it: int) -> list[Any]:
+    def barrier(self, w: WorkerClass, it: int) -> list[Signal]:
         if self.n_items == 0:
             return []
         return [self._done(it)]
 
     # -- the background cycle
-    def _done(self, it: int) -> Event:
+    def _done(self, it: int) -> Signal:
         ev = self.done.get(it)
         if ev is None:
-            ev = self.done[it] = Event(self.sim.env)
+            ev = self.done[it] = self.sim.signal()
             self.remaining[it] = self.n_items
         return ev
 
     def _tick(self) -> None:
         self.tick_armed = False
         ready, self.ready = self.ready, []
-        buffers: list[tuple[int, list[Bucket]]] = []
+        buffers: list[tuple[int, list[Item]]] = []
         filled = 0
         for it, item in ready:
             last = buffers[-1] if buffers else None
@@ -122,22 +122,23 @@ class Coordinator:
         for it, items in buffers:
             nbytes = sum(b.nbytes for b in items)
             layers = (min(b.first for b in items), max(b.last for b in items))
-            ev = None
-            for w in self.sim.workers:
-                ev = w.post(Op.ALLREDUCE, nbytes, it, layers)
-            assert ev is not None
-            ev.callbacks.append(partial(self._finished, it, len(items)))
+            signal = None
+            for w in self.sim.classes:
+                signal = w.post(Op.ALLREDUCE, nbytes, it, layers, tag=items[0].key)
+            assert signal is not None
+            count = len(items)
+            signal.on_done(lambda _rec, it=it, count=count: self._finished(it, count))
 
-    def _finished(self, it: int, count: int, _event: Event) -> None:
+    def _finished(self, it: int, count: int) -> None:
         self._done(it)
         self.remaining[it] -= count
         if self.remaining[it] == 0:
-            self.done[it].succeed()
+            self.done[it].fire()
 
 
 @register
 class Horovod(WfbpFamily):
-    """Horovod: gradients fused at each background-cycle tick, up to a size threshold."""
+    """Horovod: gradient tensors fused at each background-cycle tick, up to a threshold."""
 
     name = "horovod"
     summary = "Horovod tensor fusion (1 ms cycle, 128 MiB buffers)"
@@ -146,16 +147,20 @@ class Horovod(WfbpFamily):
     def default_buckets(self, trace: Trace, costs: LinearCosts) -> list[Bucket]:
         return [make_bucket(trace, i, i) for i in trace.grad_layers]
 
-    def plan(self, sim: Simulation) -> Coordinator:  # type: ignore[override]
+    def plan(self, sim: Simulation) -> GradientPoster:
+        trace = sim.trace
         explicit = self.options.buckets is not None
-        items = (
-            explicit_buckets(sim.trace, self.options.buckets, "buckets")
-            if explicit
-            else self.default_buckets(sim.trace, sim.costs)
-        )
+        items_at: dict[int, list[Item]] = {}
+        if explicit:
+            for b in explicit_buckets(trace, self.options.buckets, "buckets"):
+                items_at[b.first] = [Item(b.first, b.last, b.nbytes, b.first)]
+        else:
+            for layer, tensors in enumerate(grad_tensors(trace)):
+                if tensors:
+                    items_at[layer] = [Item(layer, layer, t.nbytes, t.gid) for t in tensors]
         return Coordinator(
             sim,
-            items,
+            items_at,
             self.options.cycle_time_ms / 1e3,
             self.options.fusion_threshold_mb * MIB,
             fuse=not explicit,

@@ -1,4 +1,4 @@
-"""MG-WFBP: merged-gradient WFBP (Shi et al., INFOCOM 2019; SPEC 3.1, ``mgwfbp``).
+"""MG-WFBP: merged-gradient WFBP (Shi et al., INFOCOM 2019; HKBU-HPML/MG-WFBP), ``mgwfbp``.
 
 The merge rule walks the layers from the last to the first, keeping one bucket open. With
 ``taob[l]`` the start of layer ``l``'s backward op (relative to the start of the backward
@@ -8,7 +8,7 @@ open bucket's all-reduce would end, and either that all-reduce would not have st
 waiting for ``l-1`` costs less than the all-reduce startup ``a``. Merging adds ``l-1``'s
 bytes to the bucket and moves its all-reduce to ``l-1``.
 
-SPEC's pseudo-code recomputes all of ``taoc`` after each merge; the walk only ever reads
+The published pseudo-code recomputes all of ``taoc`` after each merge; the walk only ever reads
 ``taoc[l]`` once everything above ``l`` is final, so computing it on arrival is the same
 result in O(L) instead of O(L^2).
 """

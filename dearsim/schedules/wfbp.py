@@ -1,26 +1,39 @@
-"""WFBP: wait-free backpropagation, and the loop the whole WFBP family shares (SPEC 3.1).
+"""WFBP: wait-free backpropagation, and the loop the whole WFBP family shares.
 
-Each iteration: the forward pass, then the backward pass in reverse layer order; a bucket of
-gradients is posted to the link as one all-reduce the instant its last gradient is ready (its
-lowest layer's backward op ends). A global barrier ends the iteration: the next forward starts
-only when the backward has ended, every all-reduce has finished and the whole update
-``sum(u)`` has run on the compute stream.
+Each iteration: the forward pass, then the backward pass in reverse layer order; gradients
+are posted to the link as all-reduces the instant they are ready. A global barrier ends the
+iteration: the next forward starts only when the backward has ended, every all-reduce has
+finished and the whole update ``sum(u)`` has run on the compute stream.
 
-``wfbp`` itself uses one bucket per layer with a gradient (no tensor fusion). ``ddp``,
-``mgwfbp`` and ``horovod`` change only how gradients are grouped and when they are posted.
+``wfbp`` itself does no fusion: one all-reduce per gradient *tensor* (what PyTorch and
+Horovod do without fusion), a layer's tensors in the trace's order; without a per-tensor
+breakdown, one per layer with a gradient. ``ddp`` and ``mgwfbp`` post fixed buckets of layers
+instead, ``horovod`` fuses what is ready at each tick of its background cycle: each plugs a
+:class:`GradientPoster` into the same loop.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Generator
-from typing import Any
+from typing import Any, Protocol
 
 from .._types import NonNegInt
-from ..engine import Simulation, Worker
+from ..engine import Range, Signal, Simulation, WorkerClass
 from ..network import LinearCosts, Op
 from ..trace import Trace
-from .base import Bucket, Schedule, ScheduleOptions, explicit_buckets, make_bucket
+from .base import (
+    Bucket,
+    Schedule,
+    ScheduleOptions,
+    backward_ops,
+    backward_segments,
+    explicit_buckets,
+    forward_ops,
+    grad_tensors,
+    make_bucket,
+    update_ops,
+)
 from .registry import register
 
 
@@ -29,25 +42,38 @@ class WfbpOptions(ScheduleOptions):
     buckets: list[tuple[NonNegInt, NonNegInt]] | None = None
 
 
-class Poster:
-    """Posts a worker's gradients and tells it what the iteration's barrier waits for.
+class GradientPoster(Protocol):
+    """How a WFBP-family schedule sends gradients: told when a layer's gradient is ready, it
+    posts collectives; the barrier waits for what it returns."""
 
-    The default posts fixed buckets as soon as they are ready."""
+    #: the layers after whose backward op :meth:`gradient_ready` has something to do
+    ready_layers: frozenset[int]
 
-    def __init__(self, buckets: list[Bucket]) -> None:
-        self.buckets = buckets
-        self.ready_at = {b.first: b for b in buckets}
-        #: the layers after whose backward op :meth:`gradient_ready` has something to do
-        self.ready_layers = frozenset(self.ready_at)
-        self.sent: dict[tuple[int, int], list[Any]] = {}
+    def gradient_ready(self, w: WorkerClass, layer: int, it: int) -> None: ...
 
-    def gradient_ready(self, w: Worker, layer: int, it: int) -> None:
-        b = self.ready_at.get(layer)
-        if b is not None:
-            ev = w.post(Op.ALLREDUCE, b.nbytes, it, b.layers)
+    def barrier(self, w: WorkerClass, it: int) -> list[Signal]: ...
+
+
+class FixedMessages:
+    """Posts fixed messages as soon as their gradients are ready: for each ready layer, the
+    all-reduces ``(nbytes, layers, tag)`` it completes, in posting order."""
+
+    def __init__(self, messages: dict[int, list[tuple[int, Range, int]]]) -> None:
+        self.messages = messages
+        self.ready_layers = frozenset(messages)
+        self.sent: dict[tuple[int, int], list[Signal]] = {}
+
+    @classmethod
+    def of_buckets(cls, buckets: list[Bucket]) -> FixedMessages:
+        """One all-reduce per bucket, posted when its lowest gradient layer is ready."""
+        return cls({b.first: [(b.nbytes, b.layers, 0)] for b in buckets})
+
+    def gradient_ready(self, w: WorkerClass, layer: int, it: int) -> None:
+        for nbytes, layers, tag in self.messages.get(layer, ()):
+            ev = w.post(Op.ALLREDUCE, nbytes, it, layers, tag)
             self.sent.setdefault((w.index, it), []).append(ev)
 
-    def barrier(self, w: Worker, it: int) -> list[Any]:
+    def barrier(self, w: WorkerClass, it: int) -> list[Signal]:
         return self.sent.pop((w.index, it), [])
 
 
@@ -66,48 +92,49 @@ class WfbpFamily(Schedule):
             return explicit_buckets(trace, self.options.buckets, "buckets")
         return self.default_buckets(trace, costs)
 
-    def plan(self, sim: Simulation) -> Poster:
-        return Poster(self.buckets(sim.trace, sim.costs))
+    def plan(self, sim: Simulation) -> GradientPoster:
+        return FixedMessages.of_buckets(self.buckets(sim.trace, sim.costs))
 
-    def worker(self, sim: Simulation, w: Worker, plan: Poster) -> Generator[Any, Any, None]:
-        n_layers = sim.trace.num_layers
-        with_update = [layer for layer in range(n_layers) if sim.trace.update[layer] > 0]
+    def worker(
+        self, sim: Simulation, w: WorkerClass, plan: GradientPoster
+    ) -> Generator[Signal, Any, None]:
+        trace = sim.trace
+        n_layers = trace.num_layers
         segments = backward_segments(n_layers, plan.ready_layers)
         for it in range(sim.iterations):
             # The previous iteration's update, then the forward pass: nothing in between
             # reacts to a single op, so they run as one stretch of the compute stream.
-            ops = [("update", layer, it - 1) for layer in with_update] if it > 0 else []
-            ops += [("fwd", layer, it) for layer in range(n_layers)]
+            ops = update_ops(trace, it - 1) if it > 0 else []
+            ops += forward_ops(trace, range(n_layers), it, with_updates=False)
             yield w.run(ops)
             for segment in segments:
-                yield w.run([("bwd", layer, it) for layer in segment])
+                yield w.run(backward_ops(segment, it))
                 plan.gradient_ready(w, segment[-1], it)
             for ev in plan.barrier(w, it):
-                if not ev.processed:
+                if not ev.done:
                     yield ev
-        if with_update:
-            yield w.run([("update", layer, sim.iterations - 1) for layer in with_update])
-
-
-def backward_segments(n_layers: int, stops: frozenset[int] | set[int]) -> list[list[int]]:
-    """The backward pass (layers ``L-1..0``) cut after each layer in ``stops`` and after
-    layer 0: the stretches of backward ops with nothing to react to inside them."""
-    segments: list[list[int]] = []
-    current: list[int] = []
-    for layer in range(n_layers - 1, -1, -1):
-        current.append(layer)
-        if layer in stops or layer == 0:
-            segments.append(current)
-            current = []
-    return segments
+        last = update_ops(trace, sim.iterations - 1)
+        if last:
+            yield w.run(last)
 
 
 @register
 class Wfbp(WfbpFamily):
-    """One all-reduce per layer with a gradient, posted the instant it is ready."""
+    """One all-reduce per gradient tensor, posted the instant it is ready."""
 
     name = "wfbp"
-    summary = "wait-free backprop: one all-reduce per layer, no fusion"
+    summary = "wait-free backprop: one all-reduce per gradient tensor, no fusion"
 
     def default_buckets(self, trace: Trace, costs: LinearCosts) -> list[Bucket]:
         return [make_bucket(trace, i, i) for i in trace.grad_layers]
+
+    def plan(self, sim: Simulation) -> GradientPoster:
+        if self.options.buckets is not None:
+            return super().plan(sim)
+        return FixedMessages(
+            {
+                layer: [(t.nbytes, (layer, layer), t.index) for t in tensors]
+                for layer, tensors in enumerate(grad_tensors(sim.trace))
+                if tensors
+            }
+        )
