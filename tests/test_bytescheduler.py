@@ -1,4 +1,4 @@
-"""Hand-computed timelines of ``bytescheduler`` (SPEC 3.2): gradients cut into
+"""Hand-computed timelines of ``bytescheduler``: gradients cut into
 ceil(s / partition_bytes) chunks (remainder last), a priority queue (lower layer, then lower
 chunk first), a credit that may go negative, no global barrier: layer l's next forward waits
 only for layer l's own chunks, with u[l] run just before it.
@@ -32,19 +32,19 @@ EX_B = ([1, 1, 1], [1, 1, 1], [1_000_000, 1_000_000, 4_000_000])
 @pytest.mark.parametrize(
     ("example", "options", "expected_ms"),
     [
-        # SPEC 7 A, defaults: BP ends at 4; AR 3-5 and 5-7; fwd0 waits for layer 0 -> 7.
+        # Example A, defaults: BP ends at 4; AR 3-5 and 5-7; fwd0 waits for layer 0 -> 7.
         pytest.param(EX_A, None, 7.0, id="A-defaults"),
-        # SPEC 7 B, credit 64e6: all posted at once, FIFO: layer 2 4-8, layer 1 8-9,
+        # Example B, credit 64e6: all posted at once, FIFO: layer 2 4-8, layer 1 8-9,
         # layer 0 9-10; the forward of layer 0 waits to 10 -> 10.
         pytest.param(EX_B, {"partition_bytes": 16_000_000, "credit_bytes": 64_000_000}, 10.0,
                      id="B-credit-64e6"),
-        # SPEC 7 B, credit 1: layer 2 posted at 4 (credit goes negative); at 8 layer 0 goes
+        # Example B, credit 1: layer 2 posted at 4 (credit goes negative); at 8 layer 0 goes
         # first 8-9, then layer 1 9-10 under f0 -> 9.
         pytest.param(EX_B, {"partition_bytes": 16_000_000, "credit_bytes": 1}, 9.0,
                      id="B-credit-1"),
     ],
 )  # fmt: skip
-def test_spec_worked_examples(example, options, expected_ms):
+def test_worked_examples(example, options, expected_ms):
     f, b, s = example
     res = run(f, b, s, "bytescheduler", options)
     assert res.iteration_time_s == pytest.approx(expected_ms * MS, rel=1e-9)
@@ -64,7 +64,7 @@ def test_example_a_forward_waits_for_its_own_layer():
 
 
 def test_credit_goes_negative_and_priority_picks_lower_layer():
-    # SPEC 7 B, credit 1 byte.
+    # Example B, credit 1 byte.
     # fwd 0-3; bwd2 3-4: layer 2's 4e6 chunk queued at 4, credit 1 > 0 -> posted at 4,
     # credit 1 - 4e6 < 0; runs 4-8. bwd1 4-5 and bwd0 5-6 queue layers 1 and 0 (credit
     # negative: nothing posted). At 8 layer 2 finishes: credit back to 1 -> highest
@@ -202,7 +202,8 @@ def test_priority_is_layer_then_tensor_then_chunk():
     # f = b = 1; layer 0 tensors [1, 1] MiB, layer 1 one tensor of 2 MiB; partition 16e6.
     # fwd 0-2; bwd1 2-3 -> layer 1's chunk posted at 3 (credit -> negative): 3-5; bwd0 3-4
     # -> layer 0's chunks (tensor 0, tensor 1) queued (not posted: no credit). At 5 the
-    # credit is back: tensor 0 posted and run 5-6, then tensor 1 posted at 6, run 6-7. f0 waits to 7: 7-8; f1 8-9; b 9-11 -> period 7.
+    # credit is back: tensor 0 posted and run 5-6, then tensor 1 posted at 6, run 6-7.
+    # f0 waits to 7: 7-8; f1 8-9; b 9-11 -> period 7.
     res = run([1, 1], [1, 1], [2 * MIB, 2 * MIB], "bytescheduler", {"credit_bytes": 1},
               network=MIB_NET, tensors=[[MIB, MIB], [2 * MIB]])
     first = colls(res, 0, 7)

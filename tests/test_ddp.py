@@ -15,7 +15,7 @@ from timeline_helpers import AR, MIB, MIB_NET, MS, approx, colls, run, what, whe
 
 
 def test_worked_example_a():
-    # docs/model.md example A (beta = 1e-9): 2e6 B >= 1 MiB closes the first bucket at layer 1; layer 0
+    # Example A (beta = 1e-9): 2e6 B >= 1 MiB closes the first bucket at layer 1; layer 0
     # alone makes the second. Buckets [1], [0]; BP ends at 4; AR 3-5 and 5-7 -> 7 ms.
     res = run([1, 1], [1, 1], [2_000_000, 2_000_000], "ddp")
     assert res.buckets == [(0, 0), (1, 1)]

@@ -35,7 +35,7 @@ NO_TF_NEXT = {"threshold_mb": None, "prefetch": "next"}
 @pytest.mark.parametrize(
     ("example", "options", "expected_ms"),
     [
-        # docs/model.md example A, threshold null: RS 3-4 and 4-5; barrier; AG(G0) 5-6;
+        # Example A, threshold null: RS 3-4 and 4-5; barrier; AG(G0) 5-6;
         # AG(G1) 6-7 under f0 -> 6 (both prefetch rules post AG(G1) at 6).
         pytest.param(EX_A, NO_TF, 6.0, id="A-no-fusion"),
         pytest.param(EX_A, NO_TF_NEXT, 6.0, id="A-no-fusion-next"),

@@ -1,4 +1,4 @@
-"""Hand-computed timelines of ``horovod`` (SPEC 3.1): a background cycle ticks at absolute
+"""Hand-computed timelines of ``horovod``: a background cycle ticks at absolute
 times k * cycle_time_ms; at a tick every gradient ready at or before it and not yet sent is
 packed, in ready order, into fusion buffers of at most fusion_threshold_mb MiB (a single larger
 gradient goes alone), posted in that order; then the WFBP barrier.
@@ -27,8 +27,8 @@ from timeline_helpers import (
 )
 
 
-def test_spec_worked_example_a_cycle_10ms():
-    # SPEC 7 A, cycle 10 ms: gradients ready at 3 and 4 (BP ends at 4); both are fused at
+def test_worked_example_a_cycle_10ms():
+    # Example A, cycle 10 ms: gradients ready at 3 and 4 (BP ends at 4); both are fused at
     # the tick at 10: one 4e6 B all-reduce 10-14. Iteration 1: fwd 14-16, bwd 16-18,
     # tick at 20: AR 20-24; fwd 24-26, bwd 26-28. Period 10.
     res = run([1, 1], [1, 1], [2_000_000, 2_000_000], "horovod", {"cycle_time_ms": 10})

@@ -1,5 +1,5 @@
-"""Hand-computed timelines of ``mgwfbp`` (SPEC 3.1): buckets from the MG-WFBP merge rule,
-worked through by hand with SPEC's pseudo-code, then the WFBP-family loop.
+"""Hand-computed timelines of ``mgwfbp``: buckets from the MG-WFBP merge rule,
+worked through by hand with the published pseudo-code, then the WFBP-family loop.
 
 p = 2, beta = 1e-9 s/B and a nonzero alpha: an all-reduce of n bytes takes
 AR(n) = 2(p-1)alpha + 2(p-1)/p n beta = 2 alpha + n * 1e-9 s, and the startup term is

@@ -1,5 +1,5 @@
-"""dearsim's O(L) MG-WFBP merge walk equals SPEC 3.1's pseudo-code, which recomputes the
-whole ``taoc`` array after every merge (O(L^2)), written out literally here."""
+"""dearsim's O(L) MG-WFBP merge walk equals the published pseudo-code (docs/model.md), which
+recomputes the whole ``taoc`` array after every merge (O(L^2)), written out literally here."""
 
 from __future__ import annotations
 

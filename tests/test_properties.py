@@ -23,8 +23,12 @@ Which properties are theorems, and for which schedules:
   - ``mgwfbp`` with its default, cost-dependent merge rule: no counterexample found (about
     20,000 random and targeted cases searched); it is kept here as an empirical check, not a
     theorem.
+* DeAR's ``prefetch: chain`` never ends a backward pass later than ``prefetch: next``:
+  chain posts each all-gather (after the first) when the previous one finishes, next when its
+  group opens, which is never earlier; every other time is built from the posting times by
+  ``+`` and ``max`` in the same order. A theorem, for identical and heterogeneous workers.
 * p = 1: collectives cost nothing, so the iteration is pure compute, except for ``horovod``,
-  whose gradients still wait for the next tick of the background cycle (SPEC 3.1); there the
+  whose gradients still wait for the next tick of the background cycle; there the
   iteration lies in ``[compute, compute + cycle]``.
 """
 
@@ -71,7 +75,7 @@ def slower(net: dearsim.AlphaBeta, fa: float, fb: float) -> dearsim.AlphaBeta:
 
 
 def ring_allreduce(net: dearsim.AlphaBeta, p: int, n: int) -> float:
-    """SPEC 2's ring all-reduce, written out here."""
+    """The ring all-reduce of docs/model.md, written out here."""
     if p == 1 or n <= 0:
         return 0.0
     return 2 * (p - 1) * net.alpha + 2 * (p - 1) / p * n * net.beta + (p - 1) / p * n * net.gamma
@@ -143,7 +147,7 @@ def test_single_worker_is_pure_compute(name, trace, net, data):
     assert r.comm_s == 0.0
     assert close(r.compute_s, trace.compute_time)
     if name == "horovod":
-        # Gradients are still sent at the background cycle's ticks (SPEC 3.1): each
+        # Gradients are still sent at the background cycle's ticks : each
         # iteration may wait up to one cycle for the tick after its last gradient.
         cycle = opts.get("cycle_time_ms", 1.0) / 1e3
         assert geq(r.iteration_time_s, r.compute_s)
@@ -250,6 +254,16 @@ def test_slower_network_never_ends_a_backward_pass_earlier_bytescheduler_ample_c
 
 
 @SETTINGS
+@given(trace=traces(), net=networks(), cluster=clusters(), data=st.data())
+def test_dear_chain_never_later_than_next(trace, net, cluster, data):
+    threshold = data.draw(st.sampled_from((None, 0.5, 4.0, 25.0)), label="threshold_mb")
+    chain = run(trace, net, cluster, "dear", {"threshold_mb": threshold, "prefetch": "chain"})
+    nxt = run(trace, net, cluster, "dear", {"threshold_mb": threshold, "prefetch": "next"})
+    for a, b in zip(chain.raw.bp_end, nxt.raw.bp_end):
+        assert geq(b, a)
+
+
+@SETTINGS
 @given(trace=traces(), net=networks(), p=worker_counts(2, 64), data=st.data())
 def test_dear_moves_one_allreduce_worth_per_gradient(trace, net, p, data):
     opts = data.draw(options_for("dear"), label="options")
@@ -265,7 +279,7 @@ def test_dear_moves_one_allreduce_worth_per_gradient(trace, net, p, data):
         assert sorted(c.layers for c in rs) == sorted(c.layers for c in ag)
         assert sorted(c.layers for c in rs) == [g.layers for g in groups]
     assert r.comm_bytes == 2 * total
-    # Reduce-scatter + all-gather of a group cost exactly its ring all-reduce (SPEC 2).
+    # Reduce-scatter + all-gather of a group cost exactly its ring all-reduce.
     expected = math.fsum(ring_allreduce(net, p, g.nbytes) for g in groups)
     assert close(r.comm_s, expected)
 

@@ -1,6 +1,6 @@
-"""Hand-computed timelines of ``wfbp`` (SPEC 3.1): one all-reduce per layer with a gradient,
-posted when ready; a global barrier (backward ended, every all-reduce finished, sum(u) run)
-before the next forward.
+"""Hand-computed timelines of ``wfbp``: one all-reduce per gradient tensor (per layer with a
+gradient when the trace has no breakdown), posted when ready; a global barrier (backward
+ended, every all-reduce finished, sum(u) run) before the next forward.
 
 Unless a test says otherwise: p = 2, alpha = 0, beta = 1e-9 s/B, so an all-reduce of n bytes
 takes n * 1e-9 s (2e6 B -> 2 ms). Times in comments are ms.
@@ -20,14 +20,14 @@ EX_B = ([1, 1, 1], [1, 1, 1], [1_000_000, 1_000_000, 4_000_000])
 @pytest.mark.parametrize(
     ("example", "expected_ms"),
     [
-        # SPEC 7 A: BP ends at 4; all-reduces 3-5 and 5-7; forward waits for both -> 7.
+        # Example A: BP ends at 4; all-reduces 3-5 and 5-7; forward waits for both -> 7.
         pytest.param(EX_A, 7.0, id="A"),
-        # SPEC 7 B: fwd 0-3; bwd2 3-4 -> AR2 4-8; bwd1 4-5 -> AR1 8-9; bwd0 5-6 -> AR0
+        # Example B: fwd 0-3; bwd2 3-4 -> AR2 4-8; bwd1 4-5 -> AR1 8-9; bwd0 5-6 -> AR0
         # 9-10; barrier at 10 -> 10.
         pytest.param(EX_B, 10.0, id="B"),
     ],
 )
-def test_spec_worked_examples(example, expected_ms):
+def test_worked_examples(example, expected_ms):
     f, b, s = example
     res = run(f, b, s, "wfbp")
     assert res.iteration_time_s == pytest.approx(expected_ms * MS, rel=1e-9)

@@ -1,8 +1,8 @@
 """Small helpers for the hand-computed timeline tests (tests/test_<schedule>.py).
 
 Every expected number in those tests is worked out by hand from the rules in docs/model.md
-and written as a comment beside the assertion; these helpers only run a simulation and pull the compute ops
-and collectives out of it in the test's time unit.
+and written as a comment beside the assertion; these helpers only run a simulation and pull
+the compute ops and collectives out of it in the test's time unit.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ AG = Op.ALL_GATHER
 
 #: The worked examples' network (docs/model.md): with p = 2 an all-reduce of n bytes takes
 #: n * 1e-9 s and a reduce-scatter or all-gather n * 0.5e-9 s.
-SPEC_NET = dearsim.AlphaBeta(alpha=0.0, beta=1e-9)
+EXAMPLE_NET = dearsim.AlphaBeta(alpha=0.0, beta=1e-9)
 
 #: With p = 2 an all-reduce of n bytes takes n / 2**20 ms (1 MiB -> 1 ms).
 MIB_NET = dearsim.AlphaBeta(alpha=0.0, beta=1e-3 / MIB)
@@ -49,7 +49,7 @@ def run(
     *,
     u: Sequence[float] | None = None,
     workers: int | dearsim.Cluster = 2,
-    network: Any = SPEC_NET,
+    network: Any = EXAMPLE_NET,
     unit: float = MS,
     iterations: int = 6,
     warmup: int = 2,

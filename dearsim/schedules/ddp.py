@@ -35,10 +35,10 @@ DEFAULT_FIRST_MB = 1.0
 
 class DdpOptions(WfbpOptions):
     bucket_cap_mb: PosFloat | None = Field(
-        None, description="bucket cap in MiB; null = PyTorch's default 25 with a 1 MiB first bucket"
+        None, description="bucket cap (MiB); null: 25, with a 1 MiB first bucket"
     )
     first_bucket_mb: PosFloat | None = Field(
-        None, description="first bucket's limit in MiB; null = 1 if bucket_cap_mb is unset, else the cap"
+        None, description="first bucket's limit (MiB); null: 1, or the cap if one is given"
     )
 
 
