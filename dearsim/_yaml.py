@@ -1,6 +1,9 @@
 """Safe YAML loading that remembers where every value came from.
 
 Only :class:`yaml.SafeLoader` is used: nothing in a YAML file can construct Python objects.
+Hostile documents are refused before they cost time or memory: a document larger than
+:data:`MAX_BYTES`, nested deeper than :data:`MAX_DEPTH`, or whose aliases expand to more than
+:data:`MAX_VALUES` values (a "billion laughs" alias bomb) is an error naming the limit.
 Besides the data, :func:`load` returns a :class:`Marks` table from a key path such as
 ``("sweep", "grid", "workers", 2)`` to the 1-based line the value starts on, so validation
 errors can say ``config.yaml:14: sweep.grid.workers[2]: must be a positive integer``.
@@ -17,6 +20,55 @@ import yaml
 from .errors import DearsimError
 
 Path = tuple[str | int, ...]
+
+#: The largest YAML document read (configs, trace headers and network files are small).
+MAX_BYTES = 4 << 20
+#: The deepest nesting of mappings and sequences accepted.
+MAX_DEPTH = 64
+#: The most values a document may hold once its aliases are expanded.
+MAX_VALUES = 200_000
+
+
+def read_text(path: Any, what: str) -> str:
+    """The text of a YAML (or CSVY) file, refusing one larger than :data:`MAX_BYTES` before
+    reading it. ``what`` names the file's role in messages (``config``, ``network file``)."""
+    import os
+
+    size = os.stat(path).st_size
+    if size > MAX_BYTES:
+        raise DearsimError(
+            f"{path}: the {what} is {size:,} bytes; dearsim reads at most {MAX_BYTES:,}"
+        )
+    with open(path, encoding="utf-8-sig") as f:
+        return f.read(MAX_BYTES + 1)
+
+
+def _check_shape(node: yaml.Node, source: str, line_offset: int) -> None:
+    """Refuse a node graph nested too deep or expanding to too many values, walking it once
+    with an explicit stack (aliases are shared nodes: an alias bomb is a small graph that
+    expands to billions of values; the walk stops at the limit)."""
+    count = 0
+    stack: list[tuple[yaml.Node, int]] = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        count += 1
+        line = current.start_mark.line + 1 + line_offset
+        if count > MAX_VALUES:
+            raise DearsimError(
+                f"{source}:{line}: the document expands to more than {MAX_VALUES:,} values"
+                " (aliases repeated inside aliases?); dearsim refuses it"
+            )
+        if isinstance(current, yaml.MappingNode | yaml.SequenceNode):
+            if depth > MAX_DEPTH:
+                raise DearsimError(
+                    f"{source}:{line}: nested deeper than {MAX_DEPTH} levels; dearsim refuses it"
+                )
+            if isinstance(current, yaml.MappingNode):
+                for key_node, value_node in current.value:
+                    stack.append((key_node, depth + 1))
+                    stack.append((value_node, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in current.value)
 
 
 @dataclass
@@ -69,15 +121,25 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int]) -> None:
 def load(text: str, source: str, line_offset: int = 0) -> tuple[Any, Marks]:
     """Parse one YAML document safely; return the data and its :class:`Marks`."""
     marks = Marks(source=source, line_offset=line_offset)
+    if len(text) > MAX_BYTES:
+        raise DearsimError(
+            f"{source}: the YAML document is {len(text):,} characters; dearsim reads at most"
+            f" {MAX_BYTES:,}"
+        )
     try:
         loader = yaml.SafeLoader(text)
         try:
             node = loader.get_single_node()
             if node is None:
                 return None, marks
+            _check_shape(node, source, line_offset)
             data = loader.construct_document(node)
         finally:
             loader.dispose()
+    except RecursionError:
+        raise DearsimError(
+            f"{source}: nested too deeply to parse (dearsim accepts {MAX_DEPTH} levels)"
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = (mark.line + 1 + line_offset) if mark is not None else None
@@ -91,10 +153,14 @@ def load(text: str, source: str, line_offset: int = 0) -> tuple[Any, Marks]:
 
 
 def parse_scalar(text: str) -> Any:
-    """Parse a ``--set`` value the way YAML would (``null``, ``25``, ``[[0, 3]]``, ``abc``)."""
+    """Parse a ``--set`` value the way YAML would (``null``, ``25``, ``[[0, 3]]``, ``abc``),
+    with the same limits as a file."""
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        data, _ = load(text, "--set value")
+        return data
+    except DearsimError as exc:
+        if "refuses" in str(exc) or "at most" in str(exc) or "too deeply" in str(exc):
+            raise
         return text
 
 
