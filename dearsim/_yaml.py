@@ -21,6 +21,10 @@ from .errors import DearsimError
 
 Path = tuple[str | int, ...]
 
+class LimitError(DearsimError):
+    """A document refused for its size, depth or expansion (not for its syntax)."""
+
+
 #: The largest YAML document read (configs, trace headers and network files are small).
 MAX_BYTES = 4 << 20
 #: The deepest nesting of mappings and sequences accepted.
@@ -36,7 +40,7 @@ def read_text(path: Any, what: str) -> str:
 
     size = os.stat(path).st_size
     if size > MAX_BYTES:
-        raise DearsimError(
+        raise LimitError(
             f"{path}: the {what} is {size:,} bytes; dearsim reads at most {MAX_BYTES:,}"
         )
     with open(path, encoding="utf-8-sig") as f:
@@ -54,13 +58,13 @@ def _check_shape(node: yaml.Node, source: str, line_offset: int) -> None:
         count += 1
         line = current.start_mark.line + 1 + line_offset
         if count > MAX_VALUES:
-            raise DearsimError(
+            raise LimitError(
                 f"{source}:{line}: the document expands to more than {MAX_VALUES:,} values"
                 " (aliases repeated inside aliases?); dearsim refuses it"
             )
         if isinstance(current, yaml.MappingNode | yaml.SequenceNode):
             if depth > MAX_DEPTH:
-                raise DearsimError(
+                raise LimitError(
                     f"{source}:{line}: nested deeper than {MAX_DEPTH} levels; dearsim refuses it"
                 )
             if isinstance(current, yaml.MappingNode):
@@ -122,7 +126,7 @@ def load(text: str, source: str, line_offset: int = 0) -> tuple[Any, Marks]:
     """Parse one YAML document safely; return the data and its :class:`Marks`."""
     marks = Marks(source=source, line_offset=line_offset)
     if len(text) > MAX_BYTES:
-        raise DearsimError(
+        raise LimitError(
             f"{source}: the YAML document is {len(text):,} characters; dearsim reads at most"
             f" {MAX_BYTES:,}"
         )
@@ -137,7 +141,7 @@ def load(text: str, source: str, line_offset: int = 0) -> tuple[Any, Marks]:
         finally:
             loader.dispose()
     except RecursionError:
-        raise DearsimError(
+        raise LimitError(
             f"{source}: nested too deeply to parse (dearsim accepts {MAX_DEPTH} levels)"
         ) from None
     except yaml.MarkedYAMLError as exc:
@@ -158,9 +162,9 @@ def parse_scalar(text: str) -> Any:
     try:
         data, _ = load(text, "--set value")
         return data
-    except DearsimError as exc:
-        if "refuses" in str(exc) or "at most" in str(exc) or "too deeply" in str(exc):
-            raise
+    except LimitError:
+        raise
+    except DearsimError:
         return text
 
 
