@@ -1,4 +1,4 @@
-"""Network cost models (SPEC section 2): ring alpha-beta-gamma, fitted tables, YAML files and the
+"""Network cost models (``docs/model.md``): ring alpha-beta-gamma, fitted tables, YAML files and the
 shipped presets."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def test_rs_plus_ag_is_allreduce_without_gamma() -> None:
 
 
 def test_ring_p2_worked_example_numbers() -> None:
-    """SPEC section 7: p = 2, alpha = 0, beta = 1e-9: AR of n takes n*beta, RS/AG n*beta/2."""
+    """Example A of ``docs/model.md``: p = 2, alpha = 0, beta = 1e-9: AR of n takes n*beta, RS/AG n*beta/2."""
     net = AlphaBeta(0.0, 1e-9)
     assert net.allreduce(2e6, 2) == pytest.approx(2e-3, rel=REL)
     assert net.reduce_scatter(2e6, 2) == pytest.approx(1e-3, rel=REL)
@@ -100,7 +100,7 @@ def test_zero_bytes_cost_nothing(ring: AlphaBeta, op: str) -> None:
 
 @pytest.mark.parametrize("workers", [0, -1, 2.0, True, "4"])
 def test_bad_worker_count(ring: AlphaBeta, workers: object) -> None:
-    with pytest.raises(DearsimError, match="workers must be a positive integer"):
+    with pytest.raises(DearsimError, match="workers: must be a positive integer"):
         ring.costs(workers)  # type: ignore[arg-type]
 
 
