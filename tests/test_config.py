@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dearsim import DearsimError
-from dearsim.config import expand, load_config
+from dearsim.config import RunSpec, expand, load_config
 
 TRACE = "name,fwd_ms,bwd_ms,bytes\na,1,2,4000000\nb,1,2,0\nc,1,2,8000000\n"
 
@@ -27,22 +27,22 @@ def write(tmp_path: Path):
 BASE = "traces: [t.csv]\nnetworks: [10GbE]\n"
 
 
-def specs(path: Path) -> list[dict]:
-    return [r.spec for r in expand(load_config(path))]
+def specs(path: Path) -> list[RunSpec]:
+    return load_config(path).runs
 
 
 def test_top_level_lists_form_a_product_with_schedules_fastest(write) -> None:
     runs = specs(write(BASE + "workers: [2, 4]\nschedules: [wfbp, dear]\n"))
-    assert [(r["workers"], r["schedule"]) for r in runs] == [
+    assert [(r.workers, r.schedule) for r in runs] == [
         (2, "wfbp"), (2, "dear"), (4, "wfbp"), (4, "dear"),
     ]
-    assert runs[0]["trace"] == "t" and runs[0]["network"]["label"] == "10GbE"
-    assert runs[0]["iterations"] == 10 and runs[0]["warmup"] == 2 and runs[0]["seed"] == 0
+    assert runs[0].trace == "t" and runs[0].network["label"] == "10GbE"
+    assert runs[0].iterations == 10 and runs[0].warmup == 2
 
 
 def test_default_schedules_are_all_six(write) -> None:
     runs = specs(write(BASE + "workers: 8\n"))
-    assert [r["schedule"] for r in runs] == [
+    assert [r.schedule for r in runs] == [
         "wfbp", "ddp", "horovod", "mgwfbp", "bytescheduler", "dear",
     ]
 
@@ -55,10 +55,10 @@ def test_grid_is_a_cartesian_product(write) -> None:
     runs = specs(write(text))
     assert len(runs) == 6
     # 10 Gb/s -> 8e-10 s/B, 100 Gb/s -> 8e-11 s/B; alpha stays the preset's.
-    betas = sorted({r["network"]["beta_s_per_byte"] for r in runs})
+    betas = sorted({r.network["beta_s_per_byte"] for r in runs})
     assert betas == pytest.approx([8e-11, 8e-10])
-    assert {r["network"]["alpha_s"] for r in runs} == {5.59e-5}
-    assert sorted({r["iterations"] for r in runs}) == [6, 8, 10]
+    assert {r.network["alpha_s"] for r in runs} == {5.59e-5}
+    assert sorted({r.iterations for r in runs}) == [6, 8, 10]
 
 
 def test_zip_advances_together(write) -> None:
@@ -67,13 +67,13 @@ def test_zip_advances_together(write) -> None:
         "sweep:\n  zip:\n    workers: [8, 16, 32]\n    batch_size: [32, 16, 8]\n"
     )
     runs = specs(write(text))
-    assert [(r["workers"], r["batch_size"]) for r in runs] == [(8, 32), (16, 16), (32, 8)]
+    assert [(r.workers, r.batch_size) for r in runs] == [(8, 32), (16, 16), (32, 8)]
 
 
 def test_grid_and_zip_combine(write) -> None:
     text = BASE + (
         "workers: 1\nschedules: [wfbp, ddp]\n"
-        "sweep:\n  grid:\n    seed: [0, 1]\n  zip:\n    workers: [2, 4]\n    batch_size: [8, 4]\n"
+        "sweep:\n  grid:\n    warmup: [1, 2]\n  zip:\n    workers: [2, 4]\n    batch_size: [8, 4]\n"
     )
     assert len(specs(write(text))) == 2 * 2 * 2
 
@@ -85,7 +85,7 @@ def test_option_axis_applies_to_schedules_that_have_it_and_dedupes_the_rest(writ
     )
     runs = specs(write(text))
     # wfbp has no threshold_mb: it runs once, dear three times.
-    assert [(r["schedule"], r["options"].get("threshold_mb", "-")) for r in runs] == [
+    assert [(r.schedule, r.options.get("threshold_mb", "-")) for r in runs] == [
         ("wfbp", "-"), ("dear", 1), ("dear", 25), ("dear", None),
     ]
 
@@ -96,7 +96,7 @@ def test_labelled_schedule_variants(write) -> None:
         "  - {name: dear, label: dear-notf, options: {threshold_mb: null}}\n"
     )
     runs = specs(write(text))
-    assert [(r["schedule"], r["scheduler"], r["options"]) for r in runs] == [
+    assert [(r.schedule, r.scheduler, r.options) for r in runs] == [
         ("wfbp", "wfbp", {}), ("dear-notf", "dear", {"threshold_mb": None}),
     ]
 
@@ -108,10 +108,10 @@ def test_inline_networks_and_shipped_trace_names(write) -> None:
         "  - {alpha_s: 0, beta_s_per_byte: 1.0e-9}\n"
     )
     runs = specs(write(text))
-    assert runs[0]["trace"] == "vgg16-b32" and runs[0]["batch_size"] == 32
-    assert runs[0]["network"]["label"] == "slow"
-    assert runs[0]["network"]["beta_s_per_byte"] == pytest.approx(8e-9)
-    assert runs[1]["network"]["label"] == "inline"
+    assert runs[0].trace == "vgg16-b32" and runs[0].batch_size == 32
+    assert runs[0].network["label"] == "slow"
+    assert runs[0].network["beta_s_per_byte"] == pytest.approx(8e-9)
+    assert runs[1].network["label"] == "inline"
 
 
 def test_hashes_are_stable_and_tell_runs_apart(write) -> None:
@@ -128,6 +128,12 @@ def test_hashes_are_stable_and_tell_runs_apart(write) -> None:
     "text, where, message",
     [
         (BASE + "workers: 8\ncolour: red\n", ":4: colour", "unknown key"),
+        (BASE + "workers: 8\nseed: 0\n", ":4: seed", "unknown key"),
+        (
+            BASE + "workers: 8\nsweep:\n  grid:\n    seed: [0, 1]\n",
+            ":6: sweep.grid.seed",
+            "unknown sweep key",
+        ),
         (BASE + "workers: 0\n", ":3: workers", "greater than 0"),
         (
             BASE + "workers: 8\nsweep:\n  grid:\n    workers: [8, 16, 0]\n",
@@ -145,8 +151,8 @@ def test_hashes_are_stable_and_tell_runs_apart(write) -> None:
             "already a list at the top level",
         ),
         (
-            BASE + "workers: 8\nsweep:\n  zip:\n    workers: [8, 16]\n    seed: [1]\n",
-            ":7: sweep.zip.seed",
+            BASE + "workers: 8\nsweep:\n  zip:\n    workers: [8, 16]\n    warmup: [1]\n",
+            ":7: sweep.zip.warmup",
             "zip lists advance together",
         ),
         (
@@ -184,7 +190,7 @@ def test_hashes_are_stable_and_tell_runs_apart(write) -> None:
             "traces: [t.csv]\nnetworks: [10GbE-fit]\nworkers: 8\n"
             "sweep:\n  grid:\n    network.alpha_s: [0]\n",
             ":6: sweep.grid.network.alpha_s[0]",
-            "is a fitted table",
+            "is a fitted network; alpha_s applies to alpha-beta networks",
         ),
         (
             "traces: [t.csv]\nnetworks:\n  - {alpha_s: 1.0e-5}\nworkers: 8\n",

@@ -114,7 +114,7 @@ def test_resume_after_the_process_is_killed(folder: Path) -> None:
     # uninterrupted sweep's, and the rows finished before the kill were not run again.
     body = (
         "networks: [10GbE, 100GbIB]\nworkers: [2, 4, 8, 16, 32, 64]\n"
-        "iterations: 40\nsweep:\n  grid:\n    seed: [0, 1, 2, 3, 4, 5, 6, 7]\n"
+        "sweep:\n  grid:\n    iterations: [40, 41, 42, 43, 44, 45, 46, 47]\n"
     )
     cfg = config(folder, body)
     out = folder / "killed"
