@@ -209,14 +209,14 @@ def load_config(path: str | Path, plugins: tuple[str, ...] | list[str] = ()) -> 
     if not isinstance(data, dict):
         raise DearsimError(f"{path}: a config must be a YAML mapping")
     cfg = _yaml.validate(Config, data, marks)
+    plugins_mod.load_plugins(plugins)
     refs = [plugins_mod.resolve(r) for r in plugins]
-    plugins_mod.load_plugins(refs)
     is_list = isinstance(cfg.plugins, list)
     for i, ref in enumerate(_as_list(cfg.plugins)):
         where = marks.locate(("plugins", i) if is_list else ("plugins",))
         try:
+            plugins_mod.load_plugin(ref, p.parent)
             key = plugins_mod.resolve(ref, p.parent)
-            plugins_mod.load_plugin(key)
         except DearsimError as exc:
             raise DearsimError(f"{where}: {exc}") from None
         if key not in refs:

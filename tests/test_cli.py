@@ -1,4 +1,4 @@
-"""The command line (its spellings are in ``docs/model.md``), run in-process through ``dearsim.cli.main``.
+"""The command line (spellings in ``docs/model.md``), run in-process through ``dearsim.cli.main``.
 
 Bad input must exit non-zero with exactly one line on standard error that names the
 file/line/field, and never a traceback.

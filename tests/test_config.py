@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,48 @@ def test_errors_inside_a_sweep_axis_entry_name_its_line(write) -> None:
     )
     with pytest.raises(DearsimError, match=r":8: sweep\.grid\.schedule\[1\]\.colour: unknown key"):
         load_config(write(text))
+
+
+def test_the_run_hash_covers_content_not_paths(tmp_path: Path) -> None:
+    body = "traces: [t.csv]\nnetworks: [10GbE]\nworkers: [2]\nschedules: [wfbp]\n"
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        d.mkdir()
+        (d / "t.csv").write_text(TRACE)
+        (d / "c.yaml").write_text(body)
+    ra, rb = load_config(a / "c.yaml").runs[0], load_config(b / "c.yaml").runs[0]
+    assert ra.run_hash == rb.run_hash and ra == rb
+    assert str(a) not in json.dumps(ra.identity()) and "t.csv" not in json.dumps(ra.identity())
+    import hashlib
+
+    assert ra.trace_sha256 == hashlib.sha256(TRACE.encode()).hexdigest()
+    # Another content under the same name is another run.
+    (b / "t.csv").write_text(TRACE.replace("4000000", "4000001"))
+    assert load_config(b / "c.yaml").runs[0].run_hash != ra.run_hash
+
+
+def test_run_specs_are_typed_and_frozen(write) -> None:
+    import dataclasses
+
+    run = load_config(write(BASE + "workers: 4\nschedules: [dear]\n")).runs[0]
+    assert isinstance(run, RunSpec)
+    assert {f.name for f in dataclasses.fields(run)} == {
+        "index", "trace", "trace_sha256", "network", "workers", "schedule", "scheduler",
+        "options", "batch_size", "iterations", "warmup", "plugins",
+    }
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.workers = 8  # type: ignore[misc]
+    assert run.network == {"kind": "alpha-beta", "label": "10GbE", "alpha_s": 5.59e-5,
+                           "beta_s_per_byte": run.network["beta_s_per_byte"],
+                           "gamma_s_per_byte": 0.0}
+
+
+def test_load_config_expands_once(write, monkeypatch) -> None:
+    import dearsim.config as config_mod
+
+    loaded = load_config(write(BASE + "workers: [2, 4]\nschedules: [wfbp]\n"))
+    assert len(loaded.runs) == 2
+    monkeypatch.setattr(config_mod, "expand", lambda *a: pytest.fail("expanded again"))
+    from dearsim.sweep import run_sweep
+
+    assert run_sweep(loaded, loaded.path.parent / "out", jobs=1).ran == 2
