@@ -11,8 +11,16 @@ from __future__ import annotations
 
 from .api import Comparison, compare, simulate
 from .cluster import Cluster
-from .errors import DearsimError
-from .network import AlphaBeta, Fitted, NetworkModel, load_network, preset_names
+from .errors import DearsimError, ParamError
+from .network import (
+    AlphaBeta,
+    Fitted,
+    NetworkModel,
+    load_network,
+    network_from_spec,
+    preset_names,
+)
+from .plugins import PluginError, load_plugin
 from .result import Result
 from .trace import Trace, load_trace, save_trace
 
@@ -25,12 +33,16 @@ __all__ = [
     "DearsimError",
     "Fitted",
     "NetworkModel",
+    "ParamError",
+    "PluginError",
     "Result",
     "Trace",
     "__version__",
     "compare",
     "load_network",
+    "load_plugin",
     "load_trace",
+    "network_from_spec",
     "preset_names",
     "save_trace",
     "simulate",

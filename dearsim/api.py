@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import engine, schedules
+from . import engine, schedules, table
 from .cluster import Cluster
-from .errors import DearsimError
+from .errors import DearsimError, ParamError
 from .network import NetworkModel, load_network
 from .result import Result, measure
 from .schedules import Schedule
@@ -39,27 +39,35 @@ def simulate(
 
     ``trace`` is a :class:`~dearsim.trace.Trace` or a trace file; ``network`` a model, a
     preset name (``"10GbE"``, ``"100GbIB"``, ...), a network YAML file or a mapping;
-    ``workers`` a worker count or a :class:`~dearsim.engine.Cluster`; ``scheduler`` a
+    ``workers`` a worker count or a :class:`~dearsim.cluster.Cluster`; ``scheduler`` a
     registered name or a :class:`~dearsim.schedules.Schedule` instance with ``options``
     (the ``--set`` keys) for it. ``batch_size`` overrides the trace's per-worker batch size.
+
+    A bad value raises :class:`~dearsim.errors.ParamError` naming the parameter.
     """
+    _check_run_length(iterations, warmup, batch_size)
+    if not isinstance(workers, Cluster):
+        _check_workers(workers)
     tr = _trace(trace)
     net = load_network(network)
     cluster = workers if isinstance(workers, Cluster) else Cluster(workers)
     if isinstance(scheduler, Schedule):
         if options:
-            raise DearsimError("give options either to the Schedule or to simulate(), not both")
+            raise ParamError(
+                "options", "give options either to the Schedule or to simulate(), not both"
+            )
         sched = scheduler
     else:
-        sched = schedules.create(scheduler, dict(options or {}))
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise DearsimError(f"warmup must be an integer >= 0, got {warmup!r}")
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < warmup + 2:
-        raise DearsimError(
-            f"iterations must be an integer >= warmup + 2 = {warmup + 2}, got {iterations!r}"
-        )
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
-        raise DearsimError(f"batch_size must be a positive integer, got {batch_size!r}")
+        try:
+            cls = schedules.get(scheduler)
+        except DearsimError as exc:
+            raise ParamError("scheduler", str(exc)) from None
+        try:
+            sched = cls(dict(options or {}))
+        except ParamError:
+            raise
+        except DearsimError as exc:
+            raise ParamError("options", str(exc)) from None
     costs = net.costs(cluster.workers)
     raw = engine.run(sched, tr, costs, cluster, iterations, record_ops=record_ops)
     return measure(
@@ -74,26 +82,49 @@ def simulate(
     )
 
 
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _check_workers(workers: Any) -> None:
+    if not _is_int(workers) or workers < 1:
+        raise ParamError("workers", f"must be a positive integer, got {workers!r}")
+
+
+def _check_run_length(iterations: Any, warmup: Any, batch_size: Any) -> None:
+    if not _is_int(warmup) or warmup < 0:
+        raise ParamError("warmup", f"must be an integer >= 0, got {warmup!r}")
+    if not _is_int(iterations) or iterations < warmup + 2:
+        raise ParamError(
+            "iterations", f"must be an integer >= warmup + 2 = {warmup + 2}, got {iterations!r}"
+        )
+    if batch_size is not None and (not _is_int(batch_size) or batch_size <= 0):
+        raise ParamError("batch_size", f"must be a positive integer, got {batch_size!r}")
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Results of several schedules on one workload, network and cluster."""
 
     results: list[Result]
-    baseline: str = "wfbp"
+    baseline: str = table.BASELINE
 
     def ranked(self) -> list[Result]:
         """Best (shortest iteration) first; ties keep the schedule order."""
         return sorted(self.results, key=lambda r: r.iteration_time_s)
 
     def speedup(self, result: Result) -> float | None:
+        """``T_baseline / T`` (:func:`dearsim.table.speedup`); None without the baseline."""
         base = next((r for r in self.results if r.scheduler == self.baseline), None)
-        return None if base is None else result.speedup_over(base)
+        return None if base is None else table.speedup(base.iteration_time_s,
+                                                       result.iteration_time_s)
 
     def rows(self) -> list[dict[str, Any]]:
+        """Ranked results as dictionaries, each with its ``speedup_over_<baseline>``."""
         rows = []
         for r in self.ranked():
             row = r.to_dict()
-            row[f"speedup_over_{self.baseline}"] = self.speedup(r)
+            row[table.speedup_column(self.baseline)] = self.speedup(r)
             rows.append(row)
         return rows
 
@@ -113,9 +144,12 @@ def compare(
     iterations: int = DEFAULT_ITERATIONS,
     warmup: int = DEFAULT_WARMUP,
     batch_size: int | None = None,
-    baseline: str = "wfbp",
+    baseline: str = table.BASELINE,
 ) -> Comparison:
     """Run every schedule (default: all registered, with their defaults) on one setting."""
+    _check_run_length(iterations, warmup, batch_size)
+    if not isinstance(workers, Cluster):
+        _check_workers(workers)
     tr = _trace(trace)
     net = load_network(network)
     names = list(schedulers) if schedulers is not None else schedules.names()

@@ -1,4 +1,4 @@
-"""The ``dearsim`` command line. SPEC section 5 fixes the spellings of ``simulate``."""
+"""The ``dearsim`` command line. ``docs/model.md`` fixes the spellings of ``simulate``."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from rich.console import Console
 from rich.table import Table
 from typer.exceptions import TyperException
 
-from . import __version__, schedules
+from . import __version__, schedules, table
 from ._yaml import parse_scalar
 from .api import DEFAULT_ITERATIONS, DEFAULT_WARMUP, compare, simulate
 from .cli_trace import trace_app
-from .errors import DearsimError
+from .errors import DearsimError, ParamError
 from .network import load_network, preset_names
+from .plugins import load_plugins
 from .result import Result
 
 app = typer.Typer(
@@ -44,6 +45,13 @@ BatchOpt = Annotated[
     int | None, typer.Option("--batch-size", help="Per-worker batch size (overrides the trace's).")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+PluginOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--plugin",
+        help="Load schedules from a module (dotted name) or a .py file first (repeatable).",
+    ),
+]
 
 
 def parse_sets(items: list[str] | None) -> list[tuple[str, Any]]:
@@ -56,28 +64,24 @@ def parse_sets(items: list[str] | None) -> list[tuple[str, Any]]:
     return out
 
 
-def _check_workers(workers: int) -> None:
-    if workers < 1:
-        raise DearsimError(f"--workers must be a positive integer, got {workers}")
-
-
 @app.command("simulate")
 def simulate_cmd(
     trace: TraceOpt,
     network: NetworkOpt,
     workers: WorkersOpt,
     scheduler: Annotated[
-        str, typer.Option("--scheduler", help=f"One of: {', '.join(schedules.names())}.")
+        str,
+        typer.Option("--scheduler", help="A schedule name (dearsim schedulers lists them)."),
     ],
     set_: SetOpt = None,
     iterations: IterOpt = DEFAULT_ITERATIONS,
     warmup: WarmupOpt = DEFAULT_WARMUP,
     batch_size: BatchOpt = None,
     json_: JsonOpt = False,
+    plugin: PluginOpt = None,
 ) -> None:
     """Simulate one schedule and report its steady-state iteration."""
-    _check_workers(workers)
-    schedules.get(scheduler)
+    load_plugins(plugin or [])
     options = dict(parse_sets(set_))
     result = simulate(
         trace,
@@ -147,9 +151,10 @@ def compare_cmd(
         Path | None, typer.Option("--plot", help="Also write a bar chart (PNG, SVG or PDF).")
     ] = None,
     json_: JsonOpt = False,
+    plugin: PluginOpt = None,
 ) -> None:
     """Run every schedule with its defaults and rank them, best first."""
-    _check_workers(workers)
+    load_plugins(plugin or [])
     names = schedules.names()
     options: dict[str, dict[str, Any]] = {n: {} for n in names}
     for key, value in parse_sets(set_):
@@ -242,6 +247,7 @@ def sweep_cmd(
     address: Annotated[
         str | None, typer.Option("--address", help="Dask scheduler, tcp://HOST:PORT.")
     ] = None,
+    plugin: PluginOpt = None,
 ) -> None:
     """Run a what-if sweep from a YAML config; write results, a summary and a plot."""
     import os
@@ -249,7 +255,7 @@ def sweep_cmd(
     from .config import load_config
     from .sweep import run_sweep
 
-    loaded = load_config(config)
+    loaded = load_config(config, plugins=plugin or [])
     folder = out if out is not None else Path("out") / loaded.name
     n_jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
     if jobs < 0:
@@ -354,15 +360,13 @@ def _print_summary(console: Console, rows: list[dict[str, Any]], baseline: str,
     speedup over ``baseline`` where it ran, else the iteration time."""
     import pandas as pd
 
-    from .plots import POINT_COLUMNS
-
     frame = pd.DataFrame(rows)
     ok = frame[frame["status"] == "ok"]
     if ok.empty:
         console.print("no successful runs")
     else:
         keys: list[str] = []
-        for c in POINT_COLUMNS:
+        for c in table.POINT_COLUMNS:
             if c not in ok.columns or ok[c].nunique(dropna=False) <= 1:
                 continue
             if keys and (ok.groupby(keys, dropna=False)[c].nunique(dropna=False) <= 1).all():
@@ -372,26 +376,28 @@ def _print_summary(console: Console, rows: list[dict[str, Any]], baseline: str,
         has_base = baseline in set(ok["schedule"])
         if has_base:
             base = ok[ok["schedule"] == baseline].set_index("group_hash")["iteration_time_s"]
-            ok = ok.assign(value=ok["group_hash"].map(base) / ok["iteration_time_s"])
+            ok = ok.assign(
+                value=table.speedup(ok["group_hash"].map(base), ok["iteration_time_s"])
+            )
             what = f"speedup over {baseline}"
         else:
             ok = ok.assign(value=ok["iteration_time_s"] * 1e3)
             what = "iteration time (ms)"
-        table = ok.pivot_table(index=keys, columns="schedule", values="value", aggfunc="first",
+        pivot = ok.pivot_table(index=keys, columns="schedule", values="value", aggfunc="first",
                                sort=False)
         t = Table(title=f"{what}; rows: {', '.join(keys)}")
         for k in keys:
             t.add_column(k)
-        for sched in table.columns:
+        for sched in pivot.columns:
             t.add_column(str(sched), justify="right")
-        for idx, values in list(table.iterrows())[:limit]:
+        for idx, values in list(pivot.iterrows())[:limit]:
             idx = idx if isinstance(idx, tuple) else (idx,)
             cells = [("-" if pd.isna(v) else (f"{v:.3f}x" if has_base else f"{v:.2f}"))
                      for v in values]
             t.add_row(*[_fmt(i) for i in idx], *cells)
         console.print(t)
-        if len(table) > limit:
-            console.print(f"... {len(table) - limit} more rows in results.csv")
+        if len(pivot) > limit:
+            console.print(f"... {len(pivot) - limit} more rows in results.csv")
     failed = frame[frame["status"] != "ok"]
     for _, r in failed.head(5).iterrows():
         print(f"failed: {r['trace']} {r['network']} p={r['workers']} {r['schedule']}: "
@@ -433,7 +439,9 @@ def _results_out(results: Path, out: Path | None, name: str) -> Path:
 def plot_speedup_cmd(
     results: ResultsArg,
     x: XOpt = "workers",
-    baseline: Annotated[str, typer.Option("--baseline", help="Schedule label of T_base.")] = "wfbp",
+    baseline: Annotated[
+        str, typer.Option("--baseline", help="Schedule label of T_base.")
+    ] = table.BASELINE,
     facet: FacetOpt = "network",
     row: RowOpt = "trace",
     out: OutOpt = None,
@@ -482,8 +490,9 @@ def plot_breakdown_cmd(
 
 
 @app.command("schedulers")
-def schedulers_cmd() -> None:
+def schedulers_cmd(plugin: PluginOpt = None) -> None:
     """List the schedules and their options (the --set keys) with defaults."""
+    load_plugins(plugin or [])
     t = Table()
     t.add_column("scheduler")
     t.add_column("what")
@@ -518,11 +527,37 @@ def _root(
         raise typer.Exit()
 
 
+#: Library parameters whose command-line flag is not named after them.
+PARAM_FLAGS = {"options": "set_"}
+
+
+def flag_for(command: Any, argv: list[str], param: str) -> str | None:
+    """The flag of the command ``argv`` runs that sets the library parameter ``param``
+    (``batch_size`` -> ``--batch-size``), or None if it has none."""
+    cmd, args = command, list(argv)
+    while getattr(cmd, "commands", None):  # a group: find its subcommand in argv
+        sub = next((a for a in args if not a.startswith("-") and a in cmd.commands), None)
+        if sub is None:
+            return None
+        args = args[args.index(sub) + 1 :]
+        cmd = cmd.commands[sub]
+    wanted = {param, param + "_", PARAM_FLAGS.get(param)}
+    for p in getattr(cmd, "params", []):
+        if getattr(p, "param_type_name", "") == "option" and p.name in wanted:
+            return str(max(p.opts, key=len))
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user mistakes become one line on standard error, never a traceback."""
     command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        command.main(args=argv, prog_name="dearsim", standalone_mode=False)
+        command.main(args=args, prog_name="dearsim", standalone_mode=False)
+    except ParamError as exc:
+        flag = flag_for(command, args, exc.param)
+        print(f"dearsim: error: {exc.for_flag(flag) if flag else exc}", file=sys.stderr)
+        return 2
     except DearsimError as exc:
         print(f"dearsim: error: {exc}", file=sys.stderr)
         return 2

@@ -2,9 +2,12 @@
 
 A config names the workloads, networks, worker counts and schedules to combine, plus how
 long to simulate; a ``sweep:`` block adds axes: ``grid`` (every combination) and ``zip``
-(lists that advance together). Each combination becomes a :class:`RunSpec`, a plain,
-JSON-ready description of one simulation with a stable hash, so a sweep can be resumed and
-its rows traced back to their inputs. See ``docs/sweeps.md`` for the schema.
+(lists that advance together). :func:`load_config` validates a config and expands it, once,
+into :class:`RunSpec` s: typed descriptions of one simulation each, with a stable hash of
+what the run computes (the trace's content, the network's spec, the schedule and its
+options, the run length, the dearsim version; never a path), so a sweep can be resumed from
+any folder and its rows traced back to their inputs. Each trace is read and hashed once.
+See ``docs/sweeps.md`` for the schema.
 """
 
 from __future__ import annotations
@@ -12,21 +15,23 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import _yaml, schedules, shipped
+from . import plugins as plugins_mod
 from ._types import NonNegFloat, NonNegInt, PosFloat, PosInt
 from ._yaml import Marks, explain
 from .errors import DearsimError
-from .network import AlphaBeta, Fitted, NetworkModel, load_network, preset_names
+from .network import AlphaBeta, load_network, network_from_spec, preset_names
+from .table import BASELINE, BETA_AT_1GBPS, NETWORK_FIELDS
 
-#: Seconds per byte at 1 Gb/s.
-BETA_AT_1GBPS = 8e-9
+if TYPE_CHECKING:
+    from .trace import Trace
 
 
 class InlineNetwork(BaseModel):
@@ -72,7 +77,7 @@ class SweepBlock(BaseModel):
 class PlotBlock(BaseModel):
     model_config = ConfigDict(extra="forbid")
     x: str = "workers"
-    baseline: str = "wfbp"
+    baseline: str = BASELINE
     facet: str | None = "network"
     row: str | None = "trace"
 
@@ -82,24 +87,22 @@ NetworkRef = str | InlineNetwork
 ScheduleRef = str | ScheduleEntry
 
 
-def _all_schedules() -> list[ScheduleRef]:
-    return list(schedules.names())
-
-
 class Config(BaseModel):
     """A sweep config (YAML). Unknown keys are rejected."""
 
     model_config = ConfigDict(extra="forbid")
     name: str | None = None
     description: str | None = None
+    #: Plugin modules or ``.py`` files (relative to the config) that register schedules.
+    plugins: list[str] | str = Field(default_factory=list)
     traces: list[TraceRef] | TraceRef
     networks: list[NetworkRef] | NetworkRef
     workers: list[PosInt] | PosInt
-    schedules: list[ScheduleRef] | ScheduleRef = Field(default_factory=lambda: _all_schedules())
+    #: Default: every registered schedule (plugins' included).
+    schedules: list[ScheduleRef] | ScheduleRef | None = None
     batch_size: PosInt | None = None
     iterations: PosInt = 10
     warmup: NonNegInt = 2
-    seed: int = 0
     sweep: SweepBlock = Field(default_factory=SweepBlock)
     plot: PlotBlock = Field(default_factory=PlotBlock)
 
@@ -108,26 +111,63 @@ class Config(BaseModel):
 BASE_AXES = {
     "trace": "traces", "network": "networks", "workers": "workers", "schedule": "schedules",
 }
-SCALAR_AXES = ("batch_size", "iterations", "warmup", "seed")
-NETWORK_FIELDS = ("alpha_s", "beta_s_per_byte", "gamma_s_per_byte", "bandwidth_gbps")
+SCALAR_AXES = ("batch_size", "iterations", "warmup")
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One simulation of a sweep: JSON-ready, hashable, independent of the config file."""
+    """One simulation of a sweep: typed, picklable, independent of the config file.
+
+    ``network`` is the network's :meth:`~dearsim.network.NetworkModel.spec`; ``plugins``
+    the plugins (module names or absolute file paths) a worker loads before running it."""
 
     index: int
-    spec: dict[str, Any]
+    trace: str
+    trace_sha256: str
+    network: dict[str, Any]
+    workers: int
+    schedule: str
+    scheduler: str
+    options: dict[str, Any]
+    batch_size: int | None
+    iterations: int
+    warmup: int
+    plugins: tuple[str, ...] = ()
 
-    @property
+    def identity(self) -> dict[str, Any]:
+        """What the run computes and reports: everything its hash covers. Paths, the
+        working directory and the plugins' locations are not in it."""
+        from . import __version__
+
+        return {
+            "trace": self.trace,
+            "trace_sha256": self.trace_sha256,
+            "network": self.network,
+            "workers": self.workers,
+            "schedule": self.schedule,
+            "scheduler": self.scheduler,
+            "options": self.options,
+            "batch_size": self.batch_size,
+            "iterations": self.iterations,
+            "warmup": self.warmup,
+            "dearsim_version": __version__,
+        }
+
+    @cached_property
     def run_hash(self) -> str:
-        return stable_hash(self.spec)
+        return stable_hash(self.identity())
 
-    @property
+    @cached_property
     def group_hash(self) -> str:
         """Hash of everything but the schedule: runs to compare against each other."""
-        rest = {k: v for k, v in self.spec.items() if k not in ("schedule", "scheduler", "options")}
+        rest = {
+            k: v for k, v in self.identity().items()
+            if k not in ("schedule", "scheduler", "options")
+        }
         return stable_hash(rest)
+
+    def network_model(self) -> Any:
+        return network_from_spec(self.network)
 
 
 def stable_hash(obj: Any) -> str:
@@ -137,19 +177,27 @@ def stable_hash(obj: Any) -> str:
 
 @dataclass
 class LoadedConfig:
-    """A validated config with where it came from."""
+    """A validated config, expanded once: its runs and the traces they use."""
 
     config: Config
     path: Path
     text: str
     marks: Marks
+    #: Every run, in config order (filled by :func:`load_config`).
+    runs: list[RunSpec] = field(default_factory=list)
+    #: The traces the runs use, loaded once, by content hash.
+    traces: dict[str, Trace] = field(default_factory=dict)
+    #: Plugins to load before running (command-line ones first), canonical references.
+    plugins: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         return self.config.name or self.path.stem
 
 
-def load_config(path: str | Path) -> LoadedConfig:
+def load_config(path: str | Path, plugins: tuple[str, ...] | list[str] = ()) -> LoadedConfig:
+    """Read, validate and expand a config. ``plugins`` (from the command line, relative to
+    the working directory) are loaded before the config's own ``plugins:``."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -161,8 +209,20 @@ def load_config(path: str | Path) -> LoadedConfig:
     if not isinstance(data, dict):
         raise DearsimError(f"{path}: a config must be a YAML mapping")
     cfg = _yaml.validate(Config, data, marks)
-    loaded = LoadedConfig(cfg, p, text, marks)
-    expand(loaded)  # every value is checked before anything runs
+    plugins_mod.load_plugins(plugins)
+    refs = [plugins_mod.resolve(r) for r in plugins]
+    is_list = isinstance(cfg.plugins, list)
+    for i, ref in enumerate(_as_list(cfg.plugins)):
+        where = marks.locate(("plugins", i) if is_list else ("plugins",))
+        try:
+            plugins_mod.load_plugin(ref, p.parent)
+            key = plugins_mod.resolve(ref, p.parent)
+        except DearsimError as exc:
+            raise DearsimError(f"{where}: {exc}") from None
+        if key not in refs:
+            refs.append(key)
+    loaded = LoadedConfig(cfg, p, text, marks, plugins=tuple(refs))
+    loaded.runs = expand(loaded)  # every value is checked before anything runs
     return loaded
 
 
@@ -173,19 +233,44 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+@dataclass(frozen=True)
+class _TraceRef:
+    label: str
+    sha256: str
+    batch_size: int | None
+
+
+def read_trace(file: Path) -> tuple[Trace, str]:
+    """A trace file, parsed, and the sha256 of its content; the file is read once."""
+    from .trace import parse_trace
+
+    src = str(file)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise DearsimError(f"{src}: cannot read trace: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DearsimError(f"{src}: not a text file (expected UTF-8 CSV)") from None
+    return parse_trace(text, src), hashlib.sha256(data).hexdigest()
+
+
 class _Resolver:
-    """Turns trace/network/schedule references into canonical, JSON-ready specs."""
+    """Turns trace/network/schedule references into canonical descriptions."""
 
     def __init__(self, loaded: LoadedConfig) -> None:
         self.loaded = loaded
         self.base = loaded.path.parent
-        self._traces: dict[str, dict[str, Any]] = {}
+        self._traces: dict[str, _TraceRef] = {}
         self._networks: dict[str, dict[str, Any]] = {}
+        #: every trace used, by content hash
+        self.traces: dict[str, Trace] = {}
 
     def fail(self, path: tuple[str | int, ...], msg: str) -> DearsimError:
         return DearsimError(f"{self.loaded.marks.locate(path)}: {msg}")
 
-    def trace(self, ref: Any, path: tuple[str | int, ...]) -> dict[str, Any]:
+    def trace(self, ref: Any, path: tuple[str | int, ...]) -> _TraceRef:
         if not isinstance(ref, str) or not ref:
             raise self.fail(path, "a trace is a shipped trace name or a file path")
         if ref in self._traces:
@@ -196,12 +281,9 @@ class _Resolver:
             names = ", ".join(shipped.trace_names()) or "none"
             raise self.fail(path, f"no trace file {ref!r} and no shipped trace of that name "
                                   f"(shipped: {names})")
-        from .trace import load_trace
-
-        trace = load_trace(file)
-        digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
-        out = {"label": Path(file).stem, "file": str(file), "sha256": digest,
-               "batch_size": trace.batch_size}
+        trace, digest = read_trace(Path(file))
+        self.traces.setdefault(digest, trace)
+        out = _TraceRef(Path(file).stem, digest, trace.batch_size)
         self._traces[ref] = out
         return out
 
@@ -222,20 +304,21 @@ class _Resolver:
         if isinstance(ref, dict):
             ref = self.entry(InlineNetwork, ref, path)
         if isinstance(ref, InlineNetwork):
-            return network_spec(ref.model(), ref.name or "inline")
+            return ref.model().spec()
         if not isinstance(ref, str):
             raise self.fail(path, "a network is a preset name, a YAML file or a mapping")
         is_preset = ref.lower() in {n.lower() for n in preset_names()}
-        spec: str | Path = ref
+        where: str | Path = ref
         if not is_preset and (self.base / ref).is_file():
-            spec = self.base / ref
+            where = self.base / ref
         try:
-            model = load_network(spec)
+            model = load_network(where)
         except DearsimError as exc:
             raise self.fail(path, str(exc)) from None
-        return network_spec(model, model.name if is_preset else Path(ref).stem)
+        # A file's runs are labelled by its file name, a preset's by the preset's name.
+        return (model if is_preset else model.renamed(Path(ref).stem)).spec()
 
-    def schedule(self, ref: Any, path: tuple[str | int, ...]) -> dict[str, Any]:
+    def schedule(self, ref: Any, path: tuple[str | int, ...]) -> ScheduleEntry:
         if isinstance(ref, dict):
             ref = self.entry(ScheduleEntry, ref, path)
         if isinstance(ref, str):
@@ -246,44 +329,7 @@ class _Resolver:
             schedules.create(ref.name, ref.options)
         except DearsimError as exc:
             raise self.fail(path, str(exc)) from None
-        return {"label": ref.label or ref.name, "scheduler": ref.name, "options": dict(ref.options)}
-
-
-def network_spec(model: NetworkModel, label: str) -> dict[str, Any]:
-    """A canonical description of a network model (enough to rebuild it)."""
-    if isinstance(model, AlphaBeta):
-        return {"label": label, "kind": "alpha-beta", "alpha_s": model.alpha,
-                "beta_s_per_byte": model.beta, "gamma_s_per_byte": model.gamma}
-    if isinstance(model, Fitted):
-        fits = {
-            str(p): {
-                "allreduce": [f.allreduce.a, f.allreduce.b],
-                "reduce_scatter": None if f.reduce_scatter is None
-                else [f.reduce_scatter.a, f.reduce_scatter.b],
-                "all_gather": None if f.all_gather is None else [f.all_gather.a, f.all_gather.b],
-            }
-            for p, f in sorted(model.fits.items())
-        }
-        return {"label": label, "kind": "fitted", "name": model.name, "fits": fits}
-    raise TypeError(f"cannot describe network model {model!r}")
-
-
-def network_from_spec(spec: Mapping[str, Any]) -> NetworkModel:
-    """Rebuild the model :func:`network_spec` described."""
-    from .network import Fit, Line
-
-    if spec["kind"] == "alpha-beta":
-        return AlphaBeta(spec["alpha_s"], spec["beta_s_per_byte"], spec["gamma_s_per_byte"],
-                         spec["label"])
-    fits = {
-        int(p): Fit(
-            Line(*f["allreduce"]),
-            Line(*f["reduce_scatter"]) if f["reduce_scatter"] else None,
-            Line(*f["all_gather"]) if f["all_gather"] else None,
-        )
-        for p, f in spec["fits"].items()
-    }
-    return Fitted(fits, spec["name"])
+        return ref
 
 
 # --------------------------------------------------------------------------- expansion
@@ -296,8 +342,16 @@ def _axis_key_ok(key: str) -> bool:
     return (head == "network" and tail in NETWORK_FIELDS) or (head == "options" and bool(tail))
 
 
+def _top(cfg: Config, top: str) -> Any:
+    value = getattr(cfg, top)
+    if top == "schedules" and value is None:
+        return schedules.names()
+    return value
+
+
 def expand(loaded: LoadedConfig) -> list[RunSpec]:
-    """Every run of the config, in a fixed order, without duplicates."""
+    """Every run of the config, in a fixed order, without duplicates. Also fills
+    ``loaded.traces`` with the traces the runs use (each read and hashed once)."""
     cfg = loaded.config
     res = _Resolver(loaded)
     sweep_keys = list(cfg.sweep.grid) + list(cfg.sweep.zip)
@@ -306,14 +360,14 @@ def expand(loaded: LoadedConfig) -> list[RunSpec]:
             path = ("sweep", block, key)
             if not _axis_key_ok(key):
                 raise res.fail(path, "unknown sweep key (sweepable: trace, network, workers, "
-                                     "schedule, batch_size, iterations, warmup, seed, "
+                                     "schedule, batch_size, iterations, warmup, "
                                      "network.<alpha_s|beta_s_per_byte|gamma_s_per_byte|"
                                      "bandwidth_gbps>, options.<schedule option>)")
             if not getattr(cfg.sweep, block)[key]:
                 raise res.fail(path, "needs at least one value")
             top = BASE_AXES.get(key)
             given = top in cfg.model_fields_set
-            if top and given and isinstance(getattr(cfg, top), list) and len(getattr(cfg, top)) > 1:
+            if top and given and isinstance(_top(cfg, top), list) and len(_top(cfg, top)) > 1:
                 raise res.fail(path, f"{key} is already a list at the top level ({top}); "
                                      "give it in one place")
     if len(set(sweep_keys)) != len(sweep_keys):
@@ -332,8 +386,9 @@ def expand(loaded: LoadedConfig) -> list[RunSpec]:
     for axis, top in BASE_AXES.items():
         if axis in sweep_keys:
             continue
-        values = _as_list(getattr(cfg, top))
-        is_list = isinstance(getattr(cfg, top), list)
+        given = _top(cfg, top)
+        values = _as_list(given)
+        is_list = isinstance(given, list)
         axes.append([[(axis, v, (top, i) if is_list else (top,))] for i, v in enumerate(values)])
     for key, values in cfg.sweep.grid.items():
         axes.append([[(key, v, ("sweep", "grid", key, i))] for i, v in enumerate(values)])
@@ -356,8 +411,7 @@ def expand(loaded: LoadedConfig) -> list[RunSpec]:
         for choice in combo:
             for key, value, where in choice:
                 point[key] = (value, where)
-        spec = _build(res, cfg, point, takers)
-        run = RunSpec(len(runs), spec)
+        run = _build(res, cfg, point, takers, len(runs), loaded.plugins)
         if run.run_hash not in seen:
             seen.add(run.run_hash)
             runs.append(run)
@@ -366,6 +420,8 @@ def expand(loaded: LoadedConfig) -> list[RunSpec]:
             block = "grid" if f"options.{key}" in cfg.sweep.grid else "zip"
             raise res.fail(("sweep", block, f"options.{key}"),
                            f"no schedule in this sweep has an option {key!r}")
+    used = {r.trace_sha256 for r in runs}
+    loaded.traces = {k: v for k, v in res.traces.items() if k in used}
     return runs
 
 
@@ -374,52 +430,59 @@ def _build(
     cfg: Config,
     point: dict[str, tuple[Any, tuple[str | int, ...]]],
     takers: dict[str, bool],
-) -> dict[str, Any]:
+    index: int,
+    plugins: tuple[str, ...],
+) -> RunSpec:
     trace = res.trace(*point["trace"])
     net = dict(res.network(*point["network"]))
     workers, wpath = point["workers"]
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise res.fail(wpath, "must be a positive integer")
     sched = res.schedule(*point["schedule"])
-    options = dict(sched["options"])
+    options = dict(sched.options)
     scalars: dict[str, Any] = {
-        "batch_size": cfg.batch_size, "iterations": cfg.iterations,
-        "warmup": cfg.warmup, "seed": cfg.seed,
+        "batch_size": cfg.batch_size, "iterations": cfg.iterations, "warmup": cfg.warmup,
     }
     for key, (value, path) in point.items():
         if key in SCALAR_AXES:
-            checked = _check_scalar(res, key, value, path)
-            scalars[key] = checked
+            scalars[key] = _check_scalar(res, key, value, path)
         elif key.startswith("network."):
-            field = key.partition(".")[2]
-            if net["kind"] != "alpha-beta":
-                raise res.fail(path, f"network {net['label']!r} is a fitted table; "
-                                     f"{field} applies to alpha-beta networks")
-            num = _check_number(res, value, path, positive=field == "bandwidth_gbps")
-            if field == "bandwidth_gbps":
+            field_ = key.partition(".")[2]
+            if net["kind"] != AlphaBeta.kind:
+                raise res.fail(path, f"network {net['label']!r} is a {net['kind']} network; "
+                                     f"{field_} applies to alpha-beta networks")
+            num = _check_number(res, value, path, positive=field_ == "bandwidth_gbps")
+            if field_ == "bandwidth_gbps":
                 net["beta_s_per_byte"] = BETA_AT_1GBPS / num
             else:
-                net[field] = num
+                net[field_] = num
         elif key.startswith("options."):
             opt = key.partition(".")[2]
-            if opt in schedules.get(sched["scheduler"]).Options.model_fields:
+            if opt in schedules.get(sched.name).Options.model_fields:
                 options[opt] = value
                 takers[opt] = True
                 try:
-                    schedules.create(sched["scheduler"], options)
+                    schedules.create(sched.name, options)
                 except DearsimError as exc:
                     raise res.fail(path, str(exc)) from None
     if scalars["iterations"] < scalars["warmup"] + 2:
         raise res.fail(("iterations",), f"iterations must be >= warmup + 2 = "
                                         f"{scalars['warmup'] + 2}")
-    batch = scalars["batch_size"] if scalars["batch_size"] is not None else trace["batch_size"]
-    return {
-        "trace": trace["label"], "trace_file": trace["file"], "trace_sha256": trace["sha256"],
-        "network": net, "workers": workers,
-        "schedule": sched["label"], "scheduler": sched["scheduler"], "options": options,
-        "batch_size": batch, "iterations": scalars["iterations"], "warmup": scalars["warmup"],
-        "seed": scalars["seed"],
-    }
+    batch = scalars["batch_size"] if scalars["batch_size"] is not None else trace.batch_size
+    return RunSpec(
+        index=index,
+        trace=trace.label,
+        trace_sha256=trace.sha256,
+        network=network_from_spec(net).spec(),  # canonical, and checked
+        workers=workers,
+        schedule=sched.label or sched.name,
+        scheduler=sched.name,
+        options=options,
+        batch_size=batch,
+        iterations=scalars["iterations"],
+        warmup=scalars["warmup"],
+        plugins=plugins,
+    )
 
 
 def _check_number(res: _Resolver, value: Any, path: tuple[str | int, ...], positive: bool) -> float:
@@ -438,8 +501,4 @@ def _check_scalar(res: _Resolver, key: str, value: Any, path: tuple[str | int, .
         raise res.fail(path, "must be a positive integer")
     if key == "warmup" and not (is_int and value >= 0):
         raise res.fail(path, "must be an integer >= 0")
-    if key == "seed" and not is_int:
-        raise res.fail(path, "must be an integer")
     return value
-
-

@@ -1,27 +1,35 @@
-"""Network cost models (SPEC section 2): ring alpha-beta(-gamma) and fitted per-worker tables.
+"""Network cost models (``docs/model.md``): ring alpha-beta(-gamma) and fitted per-worker tables.
 
 Every model answers one question: for ``p`` workers, how long does a collective of ``n``
 bytes take? Both forms reduce to a line ``T(n) = a + b*n`` per collective kind and worker
 count, which :meth:`NetworkModel.costs` returns as a :class:`LinearCosts` for the engine.
 
 ``p = 1`` costs nothing, and a message of 0 bytes is never sent (costs nothing).
+
+Every model also describes itself: :meth:`NetworkModel.spec` is a canonical, JSON-ready
+mapping with a ``kind`` and a ``label`` (the model's name) and the numbers that define it, and
+:func:`network_from_spec` rebuilds the model from it. Sweep configs, run hashes and result
+rows all use that one description. A new kind of model (calibrated, hierarchical, ...) is a
+class with ``kind``, ``spec()`` and a ``from_spec`` classmethod, added with
+:func:`register_kind`.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from . import _yaml
 from ._types import NonNegFloat, PosInt
-from .errors import DearsimError
+from .errors import DearsimError, ParamError
 
 
 class Op(str, Enum):
@@ -74,10 +82,27 @@ class NetworkModel(ABC):
     """A cost model for collectives among ``p`` workers."""
 
     name: str = "network"
+    #: The ``kind`` of its :meth:`spec` (see :func:`register_kind`).
+    kind: ClassVar[str] = "network"
 
     @abstractmethod
     def costs(self, workers: int) -> LinearCosts:
         """The per-collective cost lines for ``workers`` workers."""
+
+    @abstractmethod
+    def spec(self) -> dict[str, Any]:
+        """A canonical, JSON-ready description: ``{"kind": ..., "label": name, ...}`` with
+        everything :func:`network_from_spec` needs to rebuild the model (provenance notes such
+        as ``sources`` are left out: they do not change a cost)."""
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> NetworkModel:
+        """The model a :meth:`spec` of this kind describes."""
+        raise NotImplementedError
+
+    def renamed(self, name: str) -> NetworkModel:
+        """The same model under another name (its ``label`` in a spec)."""
+        return replace(self, name=name)  # type: ignore[type-var]
 
     def allreduce(self, nbytes: float, workers: int) -> float:
         return self.costs(workers).time(Op.ALLREDUCE, nbytes)
@@ -123,6 +148,26 @@ class AlphaBeta(NetworkModel):
             allreduce=Line(2 * (p - 1) * self.alpha, 2 * k * self.beta + k * self.gamma),
             reduce_scatter=Line((p - 1) * self.alpha, k * self.beta + k * self.gamma),
             all_gather=Line((p - 1) * self.alpha, k * self.beta),
+        )
+
+    kind: ClassVar[str] = "alpha-beta"
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "label": self.name,
+            "alpha_s": float(self.alpha),
+            "beta_s_per_byte": float(self.beta),
+            "gamma_s_per_byte": float(self.gamma),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> AlphaBeta:
+        return cls(
+            _number(spec, "alpha_s"),
+            _number(spec, "beta_s_per_byte"),
+            _number(spec, "gamma_s_per_byte", 0.0),
+            str(spec.get("label", "alpha-beta")),
         )
 
     def describe(self) -> str:
@@ -173,14 +218,103 @@ class Fitted(NetworkModel):
             all_gather=fit.all_gather or half,
         )
 
+    kind: ClassVar[str] = "fitted"
+
+    def spec(self) -> dict[str, Any]:
+        def line(x: Line | None) -> list[float] | None:
+            return None if x is None else [float(x.a), float(x.b)]
+
+        return {
+            "kind": self.kind,
+            "label": self.name,
+            "fits": {
+                str(p): {
+                    "allreduce": line(f.allreduce),
+                    "reduce_scatter": line(f.reduce_scatter),
+                    "all_gather": line(f.all_gather),
+                }
+                for p, f in sorted(self.fits.items())
+            },
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Fitted:
+        table = spec.get("fits")
+        if not isinstance(table, Mapping) or not table:
+            raise DearsimError("network spec: a fitted network needs a non-empty 'fits' mapping")
+
+        def line(value: Any, what: str) -> Line | None:
+            if value is None:
+                return None
+            ok = isinstance(value, (list, tuple)) and len(value) == 2
+            if not ok or not all(_finite(v) and v >= 0 for v in value):
+                raise DearsimError(f"network spec: fits.{what} must be [a_s, b_s_per_byte] >= 0")
+            return Line(float(value[0]), float(value[1]))
+
+        fits: dict[int, Fit] = {}
+        for p, f in table.items():
+            if not str(p).isdigit() or int(p) < 1 or not isinstance(f, Mapping):
+                raise DearsimError(f"network spec: fits key {p!r} is not a worker count")
+            allreduce = line(f.get("allreduce"), f"{p}.allreduce")
+            if allreduce is None:
+                raise DearsimError(f"network spec: fits.{p} needs an allreduce line")
+            fits[int(p)] = Fit(
+                allreduce,
+                line(f.get("reduce_scatter"), f"{p}.reduce_scatter"),
+                line(f.get("all_gather"), f"{p}.all_gather"),
+            )
+        return cls(fits, str(spec.get("label", "fitted")))
+
     def describe(self) -> str:
         return f"{self.name} (fitted, workers {', '.join(str(k) for k in sorted(self.fits))})"
 
 
 def _check_workers(workers: int) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise DearsimError(f"workers must be a positive integer, got {workers!r}")
+        raise ParamError("workers", f"must be a positive integer, got {workers!r}")
     return workers
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _number(spec: Mapping[str, Any], key: str, default: float | None = None) -> float:
+    v = spec.get(key, default)
+    if not _finite(v) or v < 0:
+        raise DearsimError(f"network spec: {key} must be a finite number >= 0, got {v!r}")
+    return float(v)
+
+
+# --------------------------------------------------------------------------- specs
+
+_KINDS: dict[str, Callable[[Mapping[str, Any]], NetworkModel]] = {}
+
+
+def register_kind(kind: str, from_spec: Callable[[Mapping[str, Any]], NetworkModel]) -> None:
+    """Make :func:`network_from_spec` rebuild specs of ``kind`` with ``from_spec``."""
+    _KINDS[kind] = from_spec
+
+
+register_kind(AlphaBeta.kind, AlphaBeta.from_spec)
+register_kind(Fitted.kind, Fitted.from_spec)
+
+
+def network_kinds() -> list[str]:
+    return list(_KINDS)
+
+
+def network_from_spec(spec: Mapping[str, Any]) -> NetworkModel:
+    """Rebuild the model that :meth:`NetworkModel.spec` described."""
+    if not isinstance(spec, Mapping):
+        raise DearsimError(f"network spec: expected a mapping, got {type(spec).__name__}")
+    kind = spec.get("kind")
+    build = _KINDS.get(kind) if isinstance(kind, str) else None
+    if build is None:
+        raise DearsimError(
+            f"network spec: unknown kind {kind!r} (kinds: {', '.join(_KINDS)})"
+        )
+    return build(spec)
 
 
 # --------------------------------------------------------------------------- YAML files
@@ -276,10 +410,13 @@ def load_preset(name: str) -> NetworkModel:
 
 
 def load_network(spec: str | Path | NetworkModel | Mapping[str, Any]) -> NetworkModel:
-    """A network model from a preset name, a YAML file path, a mapping or a model."""
+    """A network model from a preset name, a YAML file path, a mapping (a network file's
+    keys, or a :meth:`NetworkModel.spec` with its ``kind``) or a model."""
     if isinstance(spec, NetworkModel):
         return spec
     if isinstance(spec, Mapping):
+        if "kind" in spec:
+            return network_from_spec(spec)
         data = dict(spec)
         marks = _yaml.Marks("network")
         return _yaml.validate(NetworkFile, data, marks).model("network")

@@ -7,10 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from .result import Result
+from .table import BASELINE, POINT_COLUMNS, speedup, with_speedup
+
+__all__ = [
+    "POINT_COLUMNS", "breakdown", "breakdown_bars", "load_results", "speedup_curves",
+    "throughput_curves", "with_speedup",
+]
 
 
 def breakdown(
-    results: Sequence[Result], path: str | Path, title: str | None = None, baseline: str = "wfbp"
+    results: Sequence[Result], path: str | Path, title: str | None = None,
+    baseline: str = BASELINE,
 ) -> Path:
     """Horizontal bars per schedule: compute plus exposed communication (the iteration time),
     and beside it the link's busy time; labelled with the speedup over ``baseline``."""
@@ -34,7 +41,7 @@ def breakdown(
     for i, r in zip(y, ordered):
         label = f"{r.iteration_time_s * ms:.1f} ms"
         if base is not None:
-            label += f"  ({r.speedup_over(base):.2f}x vs {baseline})"
+            label += f"  ({speedup(base.iteration_time_s, r.iteration_time_s):.2f}x vs {baseline})"
         ax.text(r.iteration_time_s * ms, i + h / 2, " " + label, va="center", fontsize=8)
     ax.set_yticks(y, names)
     ax.set_xlabel("time per iteration (ms)")
@@ -50,22 +57,6 @@ def breakdown(
 
 
 # --------------------------------------------------------------------------- sweep results
-
-#: Columns that describe a run apart from its schedule.
-POINT_COLUMNS = (
-    "trace",
-    "network",
-    "network.alpha_s",
-    "network.beta_s_per_byte",
-    "network.gamma_s_per_byte",
-    "network.bandwidth_gbps",
-    "workers",
-    "batch_size",
-    "iterations",
-    "warmup",
-    "seed",
-)
-
 
 def load_results(path: str | Path) -> Any:
     """A sweep's results as a DataFrame, from its folder or a .parquet/.csv/.jsonl file."""
@@ -93,20 +84,6 @@ def load_results(path: str | Path) -> Any:
         return pd.read_csv(p)
     except Exception as exc:  # a file that is not a results table
         raise DearsimError(f"{path}: cannot read results: {exc}") from None
-
-
-def with_speedup(frame: Any, baseline: str = "wfbp") -> Any:
-    """Successful rows with a ``speedup`` column: the ``baseline`` schedule's iteration time
-    in the same group (same everything but the schedule) over the row's."""
-    from .errors import DearsimError
-
-    ok = frame[frame["status"] == "ok"].copy()
-    if baseline not in set(ok["schedule"]):
-        have = ", ".join(sorted(set(ok["schedule"])))
-        raise DearsimError(f"baseline {baseline!r} is not among the results' schedules ({have})")
-    base = ok[ok["schedule"] == baseline].set_index("group_hash")["iteration_time_s"]
-    ok["speedup"] = ok["group_hash"].map(base) / ok["iteration_time_s"]
-    return ok
 
 
 def _panels(frame: Any, x: str, facet: str | None, row: str | None, what: str) -> Any:
@@ -195,7 +172,7 @@ def _save(fig: Any, path: str | Path) -> list[Path]:
 
 
 def speedup_curves(
-    frame: Any, path: str | Path, x: str = "workers", baseline: str = "wfbp",
+    frame: Any, path: str | Path, x: str = "workers", baseline: str = BASELINE,
     facet: str | None = "network", row: str | None = "trace",
 ) -> list[Path]:
     """Speedup over ``baseline`` against ``x``, one line per schedule, panels by ``facet``

@@ -1,138 +1,119 @@
 """Running a sweep: executors, results written as they arrive, resume.
 
-Each run of a config (:func:`dearsim.config.expand`) is simulated by :func:`execute`, on a
-process pool (``local``) or a dask.distributed cluster (``dask``). Every finished run is
-appended at once to ``OUT/results.jsonl`` (one JSON object per line, flushed), so killing a
-sweep loses no finished row and ``--resume`` skips the runs already there (matched by the
-hash of their full description). A run that fails is recorded with its error and the sweep
-goes on. At the end the rows, in config order, are written to ``results.csv`` and
-``results.parquet`` beside ``config.yaml``, the config that produced them.
+Each run of a loaded config (:attr:`dearsim.config.LoadedConfig.runs`, expanded once) is
+simulated by :func:`execute`, on a process pool (``local``) or a dask.distributed cluster
+(``dask``); the workers get the sweep's traces, loaded once in this process, and load its
+plugins once each. Every finished run is appended at once to ``OUT/results.jsonl`` (one
+JSON object per line, flushed; columns in :mod:`dearsim.table`), so killing a sweep loses no
+finished row and ``--resume`` skips the runs already there (matched by their run hash, which
+covers what a run computes and never a path: a sweep resumes from any folder). A run that
+fails is recorded with its error and the sweep goes on. At the end the rows, in config
+order, are written to ``results.csv`` and ``results.parquet`` beside ``config.yaml``, the
+config that produced them.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .config import LoadedConfig, RunSpec, expand, network_from_spec
+from . import table
+from .config import LoadedConfig, RunSpec
 from .errors import DearsimError
+from .plugins import load_plugins
+from .trace import Trace
 
 RESULTS_JSONL = "results.jsonl"
-METRICS = (
-    "iteration_time_s",
-    "throughput_samples_per_s",
-    "compute_s",
-    "comm_s",
-    "exposed_comm_s",
-    "overlapped_comm_s",
-    "comm_bytes",
-    "collectives",
-)
+
+#: The start method of the process pool (None: the platform's default). Workers get the
+#: traces and load the plugins in their initializer, whatever the method.
+MP_START: str | None = None
+
+#: The traces of this worker process, by content hash (set by :func:`init_worker`).
+_TRACES: dict[str, Trace] = {}
 
 
-@lru_cache(maxsize=64)
-def _trace(path: str, digest: str) -> Any:
-    from .trace import load_trace
+def init_worker(traces: Mapping[str, Trace], plugins: tuple[str, ...]) -> None:
+    """Process-pool initializer: keep the sweep's traces and load its plugins, once."""
+    _TRACES.update(traces)
+    try:
+        load_plugins(plugins)
+    except DearsimError:
+        pass  # each run loads them again and records the error in its row
 
-    return load_trace(path)
 
-
-def execute(index: int, run_hash: str, group_hash: str, spec: dict[str, Any]) -> dict[str, Any]:
+def execute(run: RunSpec, traces: Mapping[str, Trace] | None = None) -> dict[str, Any]:
     """Simulate one run and return its row. Never raises: failures become error rows."""
     from .api import simulate
 
-    row = flatten(index, run_hash, group_hash, spec)
+    traces = _TRACES if traces is None else traces
     try:
+        load_plugins(run.plugins)
+        trace = traces.get(run.trace_sha256)
+        if trace is None:
+            raise DearsimError(f"trace {run.trace} ({run.trace_sha256[:16]}) was not sent "
+                               "to this worker")
         result = simulate(
-            _trace(spec["trace_file"], spec["trace_sha256"]),
-            network_from_spec(spec["network"]),
-            spec["workers"],
-            spec["scheduler"],
-            spec["options"],
-            iterations=spec["iterations"],
-            warmup=spec["warmup"],
-            batch_size=spec["batch_size"],
+            trace,
+            run.network_model(),
+            run.workers,
+            run.scheduler,
+            run.options,
+            iterations=run.iterations,
+            warmup=run.warmup,
+            batch_size=run.batch_size,
         )
     except Exception as exc:  # recorded, not raised: one bad point must not stop a sweep
         kind = "" if isinstance(exc, DearsimError) else f"{type(exc).__name__}: "
-        row["status"] = "error"
-        row["error"] = (kind + str(exc)).replace("\n", " ")
-        return row
-    data = result.to_dict()
-    for key in METRICS:
-        row[key] = data[key]
-    row["n_buckets"] = len(result.buckets)
-    row["buckets"] = json.dumps([list(b) for b in result.buckets])
-    return row
+        return table.row(run, error=(kind + str(exc)).replace("\n", " "))
+    return table.row(run, result)
 
 
-def execute_batch(batch: list[tuple[int, str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    return [execute(*item) for item in batch]
-
-
-def flatten(index: int, run_hash: str, group_hash: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """The row's description columns: the run's configuration, flat."""
-    net = spec["network"]
-    row: dict[str, Any] = {
-        "index": index,
-        "run_hash": run_hash,
-        "group_hash": group_hash,
-        "dearsim_version": __version__,
-        "status": "ok",
-        "error": None,
-        "trace": spec["trace"],
-        "trace_sha256": spec["trace_sha256"],
-        "network": net["label"],
-        "network_kind": net["kind"],
-        "network.alpha_s": net.get("alpha_s"),
-        "network.beta_s_per_byte": net.get("beta_s_per_byte"),
-        "network.gamma_s_per_byte": net.get("gamma_s_per_byte"),
-        "network.bandwidth_gbps": (
-            8e-9 / net["beta_s_per_byte"] if net.get("beta_s_per_byte") else None
-        ),
-        "workers": spec["workers"],
-        "schedule": spec["schedule"],
-        "scheduler": spec["scheduler"],
-        "options": json.dumps(spec["options"], sort_keys=True),
-        "batch_size": spec["batch_size"],
-        "iterations": spec["iterations"],
-        "warmup": spec["warmup"],
-        "seed": spec["seed"],
-    }
-    for key in METRICS:
-        row[key] = None
-    row["n_buckets"] = None
-    row["buckets"] = None
-    return row
+def execute_batch(
+    batch: list[RunSpec], traces: Mapping[str, Trace] | None = None
+) -> list[dict[str, Any]]:
+    return [execute(run, traces) for run in batch]
 
 
 # --------------------------------------------------------------------------- executors
 
-Batch = list[tuple[int, str, str, dict[str, Any]]]
 
-
-def _batches(runs: list[RunSpec], size: int) -> Iterator[Batch]:
+def _batches(runs: list[RunSpec], size: int) -> Iterator[list[RunSpec]]:
     for i in range(0, len(runs), size):
-        yield [(r.index, r.run_hash, r.group_hash, r.spec) for r in runs[i : i + size]]
+        yield runs[i : i + size]
 
 
-def run_local(runs: list[RunSpec], jobs: int, batch: int) -> Iterator[list[dict[str, Any]]]:
-    """Rows in batches as they finish, on ``jobs`` processes (in this process if 1)."""
+def _needs(runs: list[RunSpec], traces: Mapping[str, Trace]) -> tuple[dict[str, Trace],
+                                                                     tuple[str, ...]]:
+    """The traces and plugins ``runs`` use."""
+    used = {r.trace_sha256 for r in runs}
+    plugins = tuple(dict.fromkeys(p for r in runs for p in r.plugins))
+    return {k: v for k, v in traces.items() if k in used}, plugins
+
+
+def run_local(
+    runs: list[RunSpec], traces: Mapping[str, Trace], jobs: int, batch: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Rows in batches as they finish, on ``jobs`` processes (in this process if 1). Each
+    worker process gets the traces and loads the plugins once, in its initializer."""
     if jobs <= 1:
         for b in _batches(runs, batch):
-            yield execute_batch(b)
+            yield execute_batch(b, traces)
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    needed, plugins = _needs(runs, traces)
+    ctx = multiprocessing.get_context(MP_START) if MP_START else None
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=ctx, initializer=init_worker, initargs=(needed, plugins)
+    ) as pool:
         todo = iter(_batches(runs, batch))
         running = set()
         for b in itertools.islice(todo, jobs * 4):
@@ -147,10 +128,12 @@ def run_local(runs: list[RunSpec], jobs: int, batch: int) -> Iterator[list[dict[
 
 
 def run_dask(
-    runs: list[RunSpec], jobs: int, batch: int, address: str | None
+    runs: list[RunSpec], traces: Mapping[str, Trace], jobs: int, batch: int,
+    address: str | None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Rows in batches as they finish, on a dask.distributed cluster (a local one with
-    ``jobs`` worker processes when no ``address`` is given)."""
+    ``jobs`` worker processes when no ``address`` is given). The traces are scattered to
+    every worker once; each run names the plugins its worker loads (once per process)."""
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -170,7 +153,10 @@ def run_dask(
     except OSError as exc:
         raise DearsimError(f"cannot reach the dask scheduler at {address}: {exc}") from None
     try:
-        futures = client.map(execute_batch, list(_batches(runs, batch)), pure=False)
+        needed, _ = _needs(runs, traces)
+        [shared] = client.scatter([needed], broadcast=True)
+        batches = list(_batches(runs, batch))
+        futures = client.map(execute_batch, batches, [shared] * len(batches), pure=False)
         for fut in as_completed(futures):
             yield fut.result()
     finally:
@@ -236,7 +222,7 @@ def run_sweep(
         raise DearsimError(f"--executor must be 'local' or 'dask', got {executor!r}")
     if address and executor != "dask":
         raise DearsimError("--address is for --executor dask")
-    runs = expand(loaded)
+    runs = loaded.runs
     jsonl = out / RESULTS_JSONL
     if jsonl.exists() and not resume:
         raise DearsimError(
@@ -256,9 +242,9 @@ def run_sweep(
         progress(skipped, len(runs))
     if todo:
         source = (
-            run_local(todo, jobs, batch)
+            run_local(todo, loaded.traces, jobs, batch)
             if executor == "local"
-            else run_dask(todo, jobs, batch, address)
+            else run_dask(todo, loaded.traces, jobs, batch, address)
         )
         with jsonl.open("a", encoding="utf-8") as f:
             for rows in source:
@@ -282,26 +268,12 @@ def run_sweep(
     return SweepOutcome(out, rows, ran, skipped, failed, seconds)
 
 
-NUMERIC = (
-    "network.alpha_s", "network.beta_s_per_byte", "network.gamma_s_per_byte",
-    "network.bandwidth_gbps", "batch_size", *METRICS, "n_buckets",
-)
-
-
 def results_frame(rows: list[dict[str, Any]]) -> Any:
-    """Rows as a DataFrame with fixed column types: numbers that may be missing are floats
-    (NaN when missing), so CSV and Parquet read back alike."""
-    import pandas as pd
-
-    frame = pd.DataFrame(rows)
-    for col in NUMERIC:
-        if col in frame.columns:
-            frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
-    return frame
+    """Rows as a DataFrame with fixed column types (see :func:`dearsim.table.frame`)."""
+    return table.frame(rows)
 
 
 def write_tables(rows: list[dict[str, Any]], out: Path) -> None:
-
     frame = results_frame(rows)
     frame.to_csv(out / "results.csv", index=False)
     try:

@@ -28,9 +28,9 @@ def test_simulate_accepts_paths_presets_and_objects_alike() -> None:
     assert from_path.throughput == pytest.approx(32 * 16 / from_path.iteration_time_s)
 
 
-def test_result_reports_spec_section_4() -> None:
+def test_result_reports_the_documented_metrics() -> None:
     r = dearsim.simulate(A, NET, 2, "wfbp")
-    # SPEC 7 A: iteration 7 ms, compute 4 ms, two 2 ms all-reduces, exposed 3 ms.
+    # Example A of docs/model.md: iteration 7 ms, compute 4 ms, two 2 ms all-reduces, exposed 3 ms.
     assert r.iteration_time_s == pytest.approx(7e-3)
     assert r.compute_s == pytest.approx(4e-3)
     assert r.comm_s == pytest.approx(4e-3)
@@ -49,7 +49,7 @@ def test_compare_ranks_best_first_with_speedup_over_wfbp() -> None:
     ranked = cmp.ranked()
     times = [r.iteration_time_s for r in ranked]
     assert times == sorted(times)
-    assert ranked[0].scheduler == "dear"  # 6 ms, SPEC 7 A
+    assert ranked[0].scheduler == "dear"  # 6 ms, example A
     assert cmp.speedup(ranked[0]) == pytest.approx(7 / 6)
     frame = cmp.to_frame()
     assert list(frame["scheduler"])[0] == "dear"
@@ -57,21 +57,44 @@ def test_compare_ranks_best_first_with_speedup_over_wfbp() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, param, match",
     [
-        ({"iterations": 3}, "iterations must be an integer >= warmup \\+ 2 = 4"),
-        ({"warmup": -1}, "warmup must be"),
-        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"iterations": 3}, "iterations", "iterations: must be an integer >= warmup \\+ 2 = 4"),
+        ({"warmup": -1}, "warmup", "warmup: must be an integer >= 0, got -1"),
+        ({"batch_size": 0}, "batch_size", "batch_size: must be a positive integer, got 0"),
+        ({"workers": 0}, "workers", "workers: must be a positive integer, got 0"),
+        ({"scheduler": "gossip"}, "scheduler", "unknown scheduler 'gossip'"),
+        ({"options": {"colour": 1}}, "options", "unknown option 'colour'"),
     ],
 )
-def test_run_length_is_validated(kwargs, match) -> None:
-    with pytest.raises(DearsimError, match=match):
-        dearsim.simulate(A, NET, 2, "wfbp", **kwargs)
+def test_bad_values_raise_param_errors_naming_the_parameter(kwargs, param, match) -> None:
+    args = {"workers": 2, "scheduler": "wfbp", **kwargs}
+    with pytest.raises(dearsim.ParamError, match=match) as info:
+        dearsim.simulate(A, NET, **args)
+    assert info.value.param == param
+    assert info.value.for_flag("--x").startswith("--x: ")
+
+
+def test_compare_checks_the_run_length_before_running() -> None:
+    with pytest.raises(dearsim.ParamError) as info:
+        dearsim.compare(A, NET, 2, batch_size=-4)
+    assert info.value.param == "batch_size"
 
 
 def test_options_go_to_one_place() -> None:
     with pytest.raises(DearsimError, match="not both"):
         dearsim.simulate(A, NET, 2, create("dear"), {"threshold_mb": None})
+
+
+def test_comparison_speedup_comes_from_the_table_module() -> None:
+    from dearsim import table
+
+    cmp = dearsim.compare(A, NET, 2, ["wfbp", "dear"])
+    base = cmp.results[0]
+    for r in cmp.results:
+        assert cmp.speedup(r) == table.speedup(base.iteration_time_s, r.iteration_time_s)
+    assert table.speedup_column() in cmp.rows()[0]
+    assert dearsim.compare(A, NET, 2, ["dear"]).speedup(cmp.results[1]) is None
 
 
 def test_warmup_zero_still_measures_steady_state_for_static_schedules() -> None:

@@ -1,4 +1,4 @@
-"""The command line (SPEC section 5), run in-process through ``dearsim.cli.main``.
+"""The command line (spellings in ``docs/model.md``), run in-process through ``dearsim.cli.main``.
 
 Bad input must exit non-zero with exactly one line on standard error that names the
 file/line/field, and never a traceback.
@@ -17,14 +17,14 @@ from dearsim import schedules
 from dearsim.cli import main
 
 SCHEDULES = ["wfbp", "ddp", "horovod", "mgwfbp", "bytescheduler", "dear"]
-SPEC_KEYS = ("iteration_time_s", "compute_s", "comm_s", "exposed_comm_s")
+RESULT_KEYS = ("iteration_time_s", "compute_s", "comm_s", "exposed_comm_s")
 
 from cli_helpers import one_error_line, run
 
 
 @pytest.fixture
 def example_a(tmp_path: Path) -> dict[str, Path]:
-    """SPEC section 7, example A: f = [1, 1] ms, b = [1, 1] ms, s = [2e6, 2e6] B; p = 2,
+    """Example A of ``docs/model.md``: f = [1, 1] ms, b = [1, 1] ms, s = [2e6, 2e6] B; p = 2,
     alpha = 0, beta = 1e-9 s/B (so an all-reduce of 2e6 B takes 2 ms, an RS or AG 1 ms)."""
     trace = tmp_path / "a.csv"
     trace.write_text("name,fwd_ms,bwd_ms,bytes\nl0,1,1,2000000\nl1,1,1,2000000\n")
@@ -51,7 +51,7 @@ def test_simulate_json_shape(capsys: pytest.CaptureFixture[str], example_a) -> N
     assert out.count("\n") == 1 and out.endswith("\n")  # one JSON object on one line
     data = json.loads(out)
     assert isinstance(data, dict)
-    for key in SPEC_KEYS:
+    for key in RESULT_KEYS:
         assert isinstance(data[key], float), key
     assert isinstance(data["buckets"], list)
     for b in data["buckets"]:
@@ -227,12 +227,45 @@ def test_too_few_iterations(capsys, example_a, iterations: int) -> None:
 
 def test_negative_warmup(capsys, example_a) -> None:
     line = one_error_line(*run(capsys, *sim_args(example_a), "--warmup", -1))
-    assert "warmup" in line
+    assert "--warmup: must be an integer >= 0, got -1" in line
 
 
 def test_zero_batch_size(capsys, example_a) -> None:
     line = one_error_line(*run(capsys, *sim_args(example_a), "--batch-size", 0))
-    assert "batch_size" in line
+    assert line == "dearsim: error: --batch-size: must be a positive integer, got 0"
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["--iterations", 3], "--iterations: must be an integer >= warmup + 2 = 4, got 3"),
+        (["--workers", 0], "--workers: must be a positive integer, got 0"),
+        (["--set", "colour=red"], "--set: unknown option 'colour'"),
+    ],
+)
+def test_library_parameter_errors_name_the_flag(capsys, example_a, argv, flag) -> None:
+    args = sim_args(example_a)
+    line = one_error_line(*run(capsys, *args, *argv))
+    assert line.startswith("dearsim: error: " + flag), line
+    # compare maps the same library errors to its own flags
+    cargs = ["compare", "--trace", example_a["trace"], "--network", example_a["network"],
+             "--workers", 2]
+    if argv[0] != "--set":
+        line = one_error_line(*run(capsys, *cargs, *argv))
+        assert line.startswith("dearsim: error: " + flag), line
+
+
+def test_flag_for_walks_subcommands() -> None:
+    import typer
+
+    from dearsim.cli import app, flag_for
+
+    command = typer.main.get_command(app)
+    assert flag_for(command, ["simulate", "--json"], "batch_size") == "--batch-size"
+    assert flag_for(command, ["compare"], "options") == "--set"
+    assert flag_for(command, ["simulate"], "record_ops") is None
+    assert flag_for(command, ["plot", "speedup", "x"], "baseline") == "--baseline"
+    assert flag_for(command, [], "workers") is None
 
 
 def test_missing_required_option(capsys, example_a) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from dearsim import DearsimError
-from dearsim.config import expand, load_config
+from dearsim.config import RunSpec, expand, load_config
 
 TRACE = "name,fwd_ms,bwd_ms,bytes\na,1,2,4000000\nb,1,2,0\nc,1,2,8000000\n"
 
@@ -27,22 +28,22 @@ def write(tmp_path: Path):
 BASE = "traces: [t.csv]\nnetworks: [10GbE]\n"
 
 
-def specs(path: Path) -> list[dict]:
-    return [r.spec for r in expand(load_config(path))]
+def specs(path: Path) -> list[RunSpec]:
+    return load_config(path).runs
 
 
 def test_top_level_lists_form_a_product_with_schedules_fastest(write) -> None:
     runs = specs(write(BASE + "workers: [2, 4]\nschedules: [wfbp, dear]\n"))
-    assert [(r["workers"], r["schedule"]) for r in runs] == [
+    assert [(r.workers, r.schedule) for r in runs] == [
         (2, "wfbp"), (2, "dear"), (4, "wfbp"), (4, "dear"),
     ]
-    assert runs[0]["trace"] == "t" and runs[0]["network"]["label"] == "10GbE"
-    assert runs[0]["iterations"] == 10 and runs[0]["warmup"] == 2 and runs[0]["seed"] == 0
+    assert runs[0].trace == "t" and runs[0].network["label"] == "10GbE"
+    assert runs[0].iterations == 10 and runs[0].warmup == 2
 
 
 def test_default_schedules_are_all_six(write) -> None:
     runs = specs(write(BASE + "workers: 8\n"))
-    assert [r["schedule"] for r in runs] == [
+    assert [r.schedule for r in runs] == [
         "wfbp", "ddp", "horovod", "mgwfbp", "bytescheduler", "dear",
     ]
 
@@ -55,10 +56,10 @@ def test_grid_is_a_cartesian_product(write) -> None:
     runs = specs(write(text))
     assert len(runs) == 6
     # 10 Gb/s -> 8e-10 s/B, 100 Gb/s -> 8e-11 s/B; alpha stays the preset's.
-    betas = sorted({r["network"]["beta_s_per_byte"] for r in runs})
+    betas = sorted({r.network["beta_s_per_byte"] for r in runs})
     assert betas == pytest.approx([8e-11, 8e-10])
-    assert {r["network"]["alpha_s"] for r in runs} == {5.59e-5}
-    assert sorted({r["iterations"] for r in runs}) == [6, 8, 10]
+    assert {r.network["alpha_s"] for r in runs} == {5.59e-5}
+    assert sorted({r.iterations for r in runs}) == [6, 8, 10]
 
 
 def test_zip_advances_together(write) -> None:
@@ -67,13 +68,13 @@ def test_zip_advances_together(write) -> None:
         "sweep:\n  zip:\n    workers: [8, 16, 32]\n    batch_size: [32, 16, 8]\n"
     )
     runs = specs(write(text))
-    assert [(r["workers"], r["batch_size"]) for r in runs] == [(8, 32), (16, 16), (32, 8)]
+    assert [(r.workers, r.batch_size) for r in runs] == [(8, 32), (16, 16), (32, 8)]
 
 
 def test_grid_and_zip_combine(write) -> None:
     text = BASE + (
         "workers: 1\nschedules: [wfbp, ddp]\n"
-        "sweep:\n  grid:\n    seed: [0, 1]\n  zip:\n    workers: [2, 4]\n    batch_size: [8, 4]\n"
+        "sweep:\n  grid:\n    warmup: [1, 2]\n  zip:\n    workers: [2, 4]\n    batch_size: [8, 4]\n"
     )
     assert len(specs(write(text))) == 2 * 2 * 2
 
@@ -85,7 +86,7 @@ def test_option_axis_applies_to_schedules_that_have_it_and_dedupes_the_rest(writ
     )
     runs = specs(write(text))
     # wfbp has no threshold_mb: it runs once, dear three times.
-    assert [(r["schedule"], r["options"].get("threshold_mb", "-")) for r in runs] == [
+    assert [(r.schedule, r.options.get("threshold_mb", "-")) for r in runs] == [
         ("wfbp", "-"), ("dear", 1), ("dear", 25), ("dear", None),
     ]
 
@@ -96,7 +97,7 @@ def test_labelled_schedule_variants(write) -> None:
         "  - {name: dear, label: dear-notf, options: {threshold_mb: null}}\n"
     )
     runs = specs(write(text))
-    assert [(r["schedule"], r["scheduler"], r["options"]) for r in runs] == [
+    assert [(r.schedule, r.scheduler, r.options) for r in runs] == [
         ("wfbp", "wfbp", {}), ("dear-notf", "dear", {"threshold_mb": None}),
     ]
 
@@ -108,10 +109,10 @@ def test_inline_networks_and_shipped_trace_names(write) -> None:
         "  - {alpha_s: 0, beta_s_per_byte: 1.0e-9}\n"
     )
     runs = specs(write(text))
-    assert runs[0]["trace"] == "vgg16-b32" and runs[0]["batch_size"] == 32
-    assert runs[0]["network"]["label"] == "slow"
-    assert runs[0]["network"]["beta_s_per_byte"] == pytest.approx(8e-9)
-    assert runs[1]["network"]["label"] == "inline"
+    assert runs[0].trace == "vgg16-b32" and runs[0].batch_size == 32
+    assert runs[0].network["label"] == "slow"
+    assert runs[0].network["beta_s_per_byte"] == pytest.approx(8e-9)
+    assert runs[1].network["label"] == "inline"
 
 
 def test_hashes_are_stable_and_tell_runs_apart(write) -> None:
@@ -128,6 +129,12 @@ def test_hashes_are_stable_and_tell_runs_apart(write) -> None:
     "text, where, message",
     [
         (BASE + "workers: 8\ncolour: red\n", ":4: colour", "unknown key"),
+        (BASE + "workers: 8\nseed: 0\n", ":4: seed", "unknown key"),
+        (
+            BASE + "workers: 8\nsweep:\n  grid:\n    seed: [0, 1]\n",
+            ":6: sweep.grid.seed",
+            "unknown sweep key",
+        ),
         (BASE + "workers: 0\n", ":3: workers", "greater than 0"),
         (
             BASE + "workers: 8\nsweep:\n  grid:\n    workers: [8, 16, 0]\n",
@@ -145,8 +152,8 @@ def test_hashes_are_stable_and_tell_runs_apart(write) -> None:
             "already a list at the top level",
         ),
         (
-            BASE + "workers: 8\nsweep:\n  zip:\n    workers: [8, 16]\n    seed: [1]\n",
-            ":7: sweep.zip.seed",
+            BASE + "workers: 8\nsweep:\n  zip:\n    workers: [8, 16]\n    warmup: [1]\n",
+            ":7: sweep.zip.warmup",
             "zip lists advance together",
         ),
         (
@@ -184,7 +191,7 @@ def test_hashes_are_stable_and_tell_runs_apart(write) -> None:
             "traces: [t.csv]\nnetworks: [10GbE-fit]\nworkers: 8\n"
             "sweep:\n  grid:\n    network.alpha_s: [0]\n",
             ":6: sweep.grid.network.alpha_s[0]",
-            "is a fitted table",
+            "is a fitted network; alpha_s applies to alpha-beta networks",
         ),
         (
             "traces: [t.csv]\nnetworks:\n  - {alpha_s: 1.0e-5}\nworkers: 8\n",
@@ -231,3 +238,48 @@ def test_errors_inside_a_sweep_axis_entry_name_its_line(write) -> None:
     )
     with pytest.raises(DearsimError, match=r":8: sweep\.grid\.schedule\[1\]\.colour: unknown key"):
         load_config(write(text))
+
+
+def test_the_run_hash_covers_content_not_paths(tmp_path: Path) -> None:
+    body = "traces: [t.csv]\nnetworks: [10GbE]\nworkers: [2]\nschedules: [wfbp]\n"
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        d.mkdir()
+        (d / "t.csv").write_text(TRACE)
+        (d / "c.yaml").write_text(body)
+    ra, rb = load_config(a / "c.yaml").runs[0], load_config(b / "c.yaml").runs[0]
+    assert ra.run_hash == rb.run_hash and ra == rb
+    assert str(a) not in json.dumps(ra.identity()) and "t.csv" not in json.dumps(ra.identity())
+    import hashlib
+
+    assert ra.trace_sha256 == hashlib.sha256(TRACE.encode()).hexdigest()
+    # Another content under the same name is another run.
+    (b / "t.csv").write_text(TRACE.replace("4000000", "4000001"))
+    assert load_config(b / "c.yaml").runs[0].run_hash != ra.run_hash
+
+
+def test_run_specs_are_typed_and_frozen(write) -> None:
+    import dataclasses
+
+    run = load_config(write(BASE + "workers: 4\nschedules: [dear]\n")).runs[0]
+    assert isinstance(run, RunSpec)
+    assert {f.name for f in dataclasses.fields(run)} == {
+        "index", "trace", "trace_sha256", "network", "workers", "schedule", "scheduler",
+        "options", "batch_size", "iterations", "warmup", "plugins",
+    }
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.workers = 8  # type: ignore[misc]
+    assert run.network == {"kind": "alpha-beta", "label": "10GbE", "alpha_s": 5.59e-5,
+                           "beta_s_per_byte": run.network["beta_s_per_byte"],
+                           "gamma_s_per_byte": 0.0}
+
+
+def test_load_config_expands_once(write, monkeypatch) -> None:
+    import dearsim.config as config_mod
+
+    loaded = load_config(write(BASE + "workers: [2, 4]\nschedules: [wfbp]\n"))
+    assert len(loaded.runs) == 2
+    monkeypatch.setattr(config_mod, "expand", lambda *a: pytest.fail("expanded again"))
+    from dearsim.sweep import run_sweep
+
+    assert run_sweep(loaded, loaded.path.parent / "out", jobs=1).ran == 2

@@ -1,4 +1,4 @@
-"""Network cost models (SPEC section 2): ring alpha-beta-gamma, fitted tables, YAML files and the
+"""Network cost models (``docs/model.md``): ring alpha-beta-gamma, fitted tables, YAML files and the
 shipped presets."""
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def test_rs_plus_ag_is_allreduce_without_gamma() -> None:
 
 
 def test_ring_p2_worked_example_numbers() -> None:
-    """SPEC section 7: p = 2, alpha = 0, beta = 1e-9: AR of n takes n*beta, RS/AG n*beta/2."""
+    """Example A of ``docs/model.md``: p = 2, alpha = 0, beta = 1e-9: AR of n takes n*beta,
+    RS/AG n*beta/2."""
     net = AlphaBeta(0.0, 1e-9)
     assert net.allreduce(2e6, 2) == pytest.approx(2e-3, rel=REL)
     assert net.reduce_scatter(2e6, 2) == pytest.approx(1e-3, rel=REL)
@@ -100,7 +101,7 @@ def test_zero_bytes_cost_nothing(ring: AlphaBeta, op: str) -> None:
 
 @pytest.mark.parametrize("workers", [0, -1, 2.0, True, "4"])
 def test_bad_worker_count(ring: AlphaBeta, workers: object) -> None:
-    with pytest.raises(DearsimError, match="workers must be a positive integer"):
+    with pytest.raises(DearsimError, match="workers: must be a positive integer"):
         ring.costs(workers)  # type: ignore[arg-type]
 
 
@@ -433,3 +434,77 @@ def test_fitted_presets_match_reference_table(preset: str, col: int) -> None:
 def test_ib_fit_has_no_48_worker_entry() -> None:
     with pytest.raises(DearsimError, match="no fit for 48 workers"):
         load_network("100GbIB-fit").costs(48)
+
+
+# --------------------------------------------------------------------------- specs
+
+
+@pytest.mark.parametrize("name", ["10GbE", "100GbIB", "10GbE-fit", "100GbIB-fit"])
+def test_every_preset_round_trips_through_its_spec(name: str) -> None:
+    import json
+
+    from dearsim.network import load_network, network_from_spec
+
+    model = load_network(name)
+    spec = model.spec()
+    assert spec["label"] == name and spec["kind"] in ("alpha-beta", "fitted")
+    assert json.loads(json.dumps(spec)) == spec  # JSON-ready
+    again = network_from_spec(json.loads(json.dumps(spec)))
+    assert again.spec() == spec and type(again) is type(model)
+    for p in (1, 8, 16):
+        try:
+            assert again.costs(p) == model.costs(p)
+        except DearsimError:
+            pass  # a fitted table without that worker count, the same for both
+    assert load_network(spec).spec() == spec  # load_network takes a spec too
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ({"kind": "torus"}, "unknown kind 'torus'"),
+        ({"label": "x"}, "unknown kind None"),
+        ({"kind": "alpha-beta", "alpha_s": -1, "beta_s_per_byte": 0}, "alpha_s must be"),
+        ({"kind": "fitted", "fits": {}}, "non-empty 'fits'"),
+        ({"kind": "fitted", "fits": {"x": {"allreduce": [0, 0]}}}, "not a worker count"),
+    ],
+)
+def test_bad_specs_are_one_line_errors(spec: dict, match: str) -> None:
+    from dearsim.network import network_from_spec
+
+    with pytest.raises(DearsimError, match=match):
+        network_from_spec(spec)
+
+
+def test_a_new_kind_of_network_registers_its_spec() -> None:
+    from dataclasses import dataclass
+
+    from dearsim.network import (
+        _KINDS,
+        ZERO,
+        LinearCosts,
+        NetworkModel,
+        network_from_spec,
+        register_kind,
+    )
+
+    @dataclass(frozen=True)
+    class Free(NetworkModel):
+        name: str = "free"
+        kind = "free"
+
+        def costs(self, workers: int) -> LinearCosts:
+            return LinearCosts(workers, ZERO, ZERO, ZERO)
+
+        def spec(self) -> dict:
+            return {"kind": self.kind, "label": self.name}
+
+        @classmethod
+        def from_spec(cls, spec):
+            return cls(spec["label"])
+
+    register_kind("free", Free.from_spec)
+    try:
+        assert network_from_spec({"kind": "free", "label": "lab"}) == Free("lab")
+    finally:
+        del _KINDS["free"]

@@ -114,7 +114,7 @@ def test_resume_after_the_process_is_killed(folder: Path) -> None:
     # uninterrupted sweep's, and the rows finished before the kill were not run again.
     body = (
         "networks: [10GbE, 100GbIB]\nworkers: [2, 4, 8, 16, 32, 64]\n"
-        "iterations: 40\nsweep:\n  grid:\n    seed: [0, 1, 2, 3, 4, 5, 6, 7]\n"
+        "sweep:\n  grid:\n    iterations: [40, 41, 42, 43, 44, 45, 46, 47]\n"
     )
     cfg = config(folder, body)
     out = folder / "killed"
@@ -232,3 +232,50 @@ def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise(capsys) -> No
     assert lines[0] == "sweep y: 8 runs to do (2 already done)"
     assert lines[-1].startswith("sweep y: 10/10 runs (") and "runs/s" in lines[-1]
     assert len(lines) == 2
+
+
+def test_the_same_sweep_started_from_another_folder_resumes(folder: Path, tmp_path_factory,
+                                                            monkeypatch) -> None:
+    # The config and its trace copied elsewhere, started from another working directory,
+    # resumed into the first sweep's output: every run is already there.
+    cfg = config(folder, SMALL)
+    first = run_sweep(load_config(cfg), folder / "out", jobs=1)
+    other = tmp_path_factory.mktemp("copy")
+    (other / "t.csv").write_bytes((folder / "t.csv").read_bytes())
+    (other / "c.yaml").write_bytes(cfg.read_bytes())
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    again = run_sweep(load_config(other / "c.yaml"), folder / "out", jobs=1, resume=True)
+    assert again.ran == 0 and again.skipped == first.ran == 18
+    assert len(read_rows(folder / "out" / "results.jsonl")) == 18
+
+
+def test_rows_follow_the_table_schema(folder: Path) -> None:
+    from dearsim import table
+
+    cfg = config(folder, "networks: [10GbE, 10GbE-fit]\nworkers: [8]\nschedules: [wfbp]\n")
+    outcome = run_sweep(load_config(cfg), folder / "out", jobs=1)
+    for row in outcome.rows:
+        assert tuple(row) == table.COLUMNS
+        assert "seed" not in row
+    ab, fit = outcome.rows
+    assert ab["network_kind"] == "alpha-beta" and ab["network.bandwidth_gbps"] > 0
+    assert fit["network_kind"] == "fitted" and fit["network.alpha_s"] is None
+    from dearsim.network import load_network, network_from_spec
+
+    rebuilt = network_from_spec(json.loads(fit["network_spec"]))
+    assert rebuilt.costs(8) == load_network("10GbE-fit").costs(8)
+
+
+def test_workers_get_the_traces_loaded_once_in_the_parent(folder: Path, monkeypatch) -> None:
+    # Each trace is read and hashed once per sweep; the runs never open a trace file.
+    import dearsim.trace as trace_mod
+    from dearsim import config as config_mod
+
+    reads: list[str] = []
+    real = config_mod.read_trace
+    monkeypatch.setattr(config_mod, "read_trace", lambda f: reads.append(str(f)) or real(f))
+    loaded = load_config(config(folder, SMALL))
+    assert len(reads) == 1 and len(loaded.traces) == 1
+    monkeypatch.setattr(trace_mod, "load_trace", lambda *a: pytest.fail("trace re-read"))
+    assert run_sweep(loaded, folder / "out", jobs=1).failed == 0
+    assert len(reads) == 1

@@ -1,0 +1,171 @@
+"""The results table, defined once: its columns, the metrics, the baseline and the speedup.
+
+A sweep writes one row per run (``results.jsonl``/``.csv``/``.parquet``), the summary and the
+plots read those rows, and :class:`~dearsim.api.Comparison` ranks results with the same
+speedup. Everything that names a column or computes a speedup comes from here.
+
+Units are in the column names: ``_s`` seconds, ``_s_per_byte`` seconds per byte, ``_gbps``
+gigabits per second, ``_bytes`` bytes, ``_per_s`` per second.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from .errors import DearsimError
+
+if TYPE_CHECKING:
+    from .config import RunSpec
+    from .result import Result
+
+#: The schedule that speedups are measured against, unless told otherwise.
+BASELINE = "wfbp"
+
+#: Seconds per byte at 1 Gb/s (``bandwidth_gbps = BETA_AT_1GBPS / beta_s_per_byte``).
+BETA_AT_1GBPS = 8e-9
+
+#: What a run reports, one column each (see :class:`~dearsim.result.Result`).
+METRICS = (
+    "iteration_time_s",
+    "throughput_samples_per_s",
+    "compute_s",
+    "comm_s",
+    "exposed_comm_s",
+    "overlapped_comm_s",
+    "comm_bytes",
+    "collectives",
+)
+
+#: The alpha-beta parameters of a run's network, as ``network.<field>`` columns (empty for
+#: other kinds of network; the whole description is in ``network_spec``).
+NETWORK_FIELDS = ("alpha_s", "beta_s_per_byte", "gamma_s_per_byte", "bandwidth_gbps")
+NETWORK_COLUMNS = tuple(f"network.{f}" for f in NETWORK_FIELDS)
+
+#: Columns that describe a run apart from its schedule: the point it simulates.
+POINT_COLUMNS = (
+    "trace",
+    "network",
+    *NETWORK_COLUMNS,
+    "workers",
+    "batch_size",
+    "iterations",
+    "warmup",
+)
+
+#: Every column of a results row, in order.
+COLUMNS = (
+    "index",
+    "run_hash",
+    "group_hash",
+    "dearsim_version",
+    "status",
+    "error",
+    "trace",
+    "trace_sha256",
+    "network",
+    "network_kind",
+    *NETWORK_COLUMNS,
+    "network_spec",
+    "workers",
+    "schedule",
+    "scheduler",
+    "options",
+    "batch_size",
+    "iterations",
+    "warmup",
+    *METRICS,
+    "n_buckets",
+    "buckets",
+)
+
+#: Numeric columns that may be missing: floats (NaN when missing) in every table format.
+NUMERIC = (*NETWORK_COLUMNS, "batch_size", *METRICS, "n_buckets")
+
+
+def speedup(t_baseline: float, t: float) -> float:
+    """``T_baseline / T``: 1.83 reads "83% faster than the baseline"."""
+    return t_baseline / t
+
+
+def speedup_column(baseline: str = BASELINE) -> str:
+    """The column a :class:`~dearsim.api.Comparison` row holds its speedup in."""
+    return f"speedup_over_{baseline}"
+
+
+def network_columns(spec: dict[str, Any]) -> dict[str, Any]:
+    """The ``network*`` columns of a run from its network's spec."""
+    beta = spec.get("beta_s_per_byte")
+    return {
+        "network": spec["label"],
+        "network_kind": spec["kind"],
+        "network.alpha_s": spec.get("alpha_s"),
+        "network.beta_s_per_byte": beta,
+        "network.gamma_s_per_byte": spec.get("gamma_s_per_byte"),
+        "network.bandwidth_gbps": BETA_AT_1GBPS / beta if beta else None,
+        "network_spec": json.dumps(spec, sort_keys=True),
+    }
+
+
+def metrics(result: Result) -> dict[str, Any]:
+    """The metric columns of a result (``METRICS``, ``n_buckets``, ``buckets`` as JSON)."""
+    data = result.to_dict()
+    out = {key: data[key] for key in METRICS}
+    out["n_buckets"] = len(result.buckets)
+    out["buckets"] = json.dumps([list(b) for b in result.buckets])
+    return out
+
+
+def row(
+    run: RunSpec, result: Result | None = None, error: str | None = None
+) -> dict[str, Any]:
+    """The results row of one run: its description, then its metrics (``None`` when it
+    failed with ``error``)."""
+    from . import __version__
+
+    out: dict[str, Any] = dict.fromkeys(COLUMNS)
+    out.update(
+        index=run.index,
+        run_hash=run.run_hash,
+        group_hash=run.group_hash,
+        dearsim_version=__version__,
+        status="ok" if error is None else "error",
+        error=error,
+        trace=run.trace,
+        trace_sha256=run.trace_sha256,
+        workers=run.workers,
+        schedule=run.schedule,
+        scheduler=run.scheduler,
+        options=json.dumps(run.options, sort_keys=True),
+        batch_size=run.batch_size,
+        iterations=run.iterations,
+        warmup=run.warmup,
+    )
+    out.update(network_columns(run.network))
+    if result is not None and error is None:
+        out.update(metrics(result))
+    return out
+
+
+def frame(rows: list[dict[str, Any]]) -> Any:
+    """Rows as a DataFrame with fixed column types: numbers that may be missing are floats
+    (NaN when missing), so CSV and Parquet read back alike."""
+    import pandas as pd
+
+    data = pd.DataFrame(rows)
+    for col in NUMERIC:
+        if col in data.columns:
+            data[col] = pd.to_numeric(data[col], errors="coerce").astype(float)
+    return data
+
+
+def with_speedup(data: Any, baseline: str = BASELINE) -> Any:
+    """Successful rows with a ``speedup`` column: the ``baseline`` schedule's iteration time
+    in the same group (same everything but the schedule) over the row's."""
+    ok = data[data["status"] == "ok"].copy()
+    if baseline not in set(ok["schedule"]):
+        have = ", ".join(sorted(set(ok["schedule"])))
+        raise DearsimError(f"baseline {baseline!r} is not among the results' schedules ({have})")
+    base = ok[ok["schedule"] == baseline].set_index("group_hash")["iteration_time_s"]
+    ok["speedup"] = speedup(ok["group_hash"].map(base), ok["iteration_time_s"])
+    return ok
