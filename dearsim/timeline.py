@@ -160,9 +160,12 @@ def _processes(
         procs = []
         for c in range(n_classes):
             members = [r for r, k in enumerate(rank_cls or []) if k == c]
-            who = _ranks_text(members) if rank_cls is not None else "ranks unknown"
-            count = f", {len(members)} identical workers" if len(members) > 1 else ""
-            procs.append(_Proc(c, c, f"worker class {c} ({who}{count})", f"worker class {c}"))
+            if rank_cls is None:
+                who = " (ranks not known: pass cluster=)"
+            else:
+                count = f" ({len(members)} identical workers)" if len(members) > 1 else ""
+                who = f": {_ranks_text(members)}{count}"
+            procs.append(_Proc(c, c, f"worker class {c}{who}", f"worker class {c}"))
         return procs
     if rank_cls is None:
         raise DearsimError(
