@@ -223,7 +223,7 @@ def timeline_figure(
     axes[-1].set_xlabel(f"time since the start of {which}'s forward pass (ms)")
     order = [OpKind.FWD, OpKind.BWD, OpKind.UPDATE, Op.ALLREDUCE, Op.REDUCE_SCATTER, Op.ALL_GATHER]
     handles: list[Any] = [Patch(color=COLOURS[k], label=LABELS[k]) for k in order if k in used]
-    handles.append(Patch(facecolor="#888888", alpha=FADED, label="other iterations"))
+    handles.append(Patch(facecolor="#888888", alpha=FADED, label="faded: other iterations"))
     handles.append(Line2D([], [], color="black", linestyle="--", label="next iteration starts"))
     fig.legend(
         handles=handles,
