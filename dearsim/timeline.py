@@ -80,7 +80,6 @@ class _Proc:
 
 @dataclass
 class _Slice:
-    pid: int
     tid: int
     name: str
     cat: str
@@ -238,61 +237,81 @@ def to_chrome_trace(
     measured time window instead (see the module's docstring)."""
     raw = _check(result, trace)
     procs = _processes(result, raw, per_rank, ranks, cluster)
-    chosen, window = _selection(result, raw, iterations, clip)
-    p = result.workers
-    n_classes = _class_count(raw)
+    return _Export(result, trace, raw, iterations, clip).document(procs, per_rank)
 
-    def keep(iteration: int, start: float, end: float) -> bool:
-        if window is None:
-            return iteration in chosen  # type: ignore[operator]
-        lo, hi = window
-        return end > lo and start < hi or (start == end and lo <= start < hi)
 
-    ops_by_class: dict[int, list[OpRecord]] = {c: [] for c in range(n_classes)}
-    for op in raw.ops:
-        if keep(op.iteration, op.start, op.end):
-            ops_by_class[op.worker].append(op)
-    colls = [c for c in raw.collectives if keep(c.iteration, c.start, c.end)]
+class _Export:
+    """Builds the events of each worker class once; a process (a class, or a rank of it) is
+    a copy of its class's events under its own ``pid``."""
 
-    # Gradient readiness: (class, layer, iteration) -> the bwd op; (layers, iteration) -> RS.
-    bwd_op: dict[tuple[int, int, int], OpRecord] = {}
-    for op in raw.ops:
-        if op.kind is BWD:
-            bwd_op[(op.worker, op.layer, op.iteration)] = op
-    scatter: dict[tuple[tuple[int, int], int], CollectiveRecord] = {}
-    for rec in raw.collectives:
-        if rec.op is Op.REDUCE_SCATTER:
-            scatter[(rec.layers, rec.iteration)] = rec
+    def __init__(
+        self,
+        result: Result,
+        trace: Trace,
+        raw: RawRun,
+        iterations: Iterable[int] | None,
+        clip: bool,
+    ) -> None:
+        self.result = result
+        self.names = trace.names
+        self.raw = raw
+        self.chosen, self.window = _selection(result, raw, iterations, clip)
+        self.lo_ns, self.hi_ns = (
+            (None, None) if self.window is None else (_ns(self.window[0]), _ns(self.window[1]))
+        )
+        n_classes = _class_count(raw)
+        self.ops_by_class: dict[int, list[OpRecord]] = {c: [] for c in range(n_classes)}
+        for op in raw.ops:
+            if self._keep(op.iteration, op.start, op.end):
+                self.ops_by_class[op.worker].append(op)
+        self.colls = [c for c in raw.collectives if self._keep(c.iteration, c.start, c.end)]
+        # What makes data ready: (class, layer, iteration) -> bwd op; (layers, iteration) -> RS.
+        self.bwd_op: dict[tuple[int, int, int], OpRecord] = {}
+        for op in raw.ops:
+            if op.kind is BWD:
+                self.bwd_op[(op.worker, op.layer, op.iteration)] = op
+        self.scatter: dict[tuple[tuple[int, int], int], CollectiveRecord] = {}
+        for rec in raw.collectives:
+            if rec.op is Op.REDUCE_SCATTER:
+                self.scatter[(rec.layers, rec.iteration)] = rec
+        self._bodies: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
 
-    names = trace.names
-    lo_ns, hi_ns = (None, None) if window is None else (_ns(window[0]), _ns(window[1]))
+    def _keep(self, iteration: int, start: float, end: float) -> bool:
+        if self.window is None:
+            assert self.chosen is not None
+            return iteration in self.chosen
+        lo, hi = self.window
+        return (end > lo and start < hi) or (start == end and lo <= start < hi)
 
-    def span(start: float, end: float) -> tuple[int, int, bool] | None:
-        """The event's start and end in ns, cut to the window; None if nothing is left."""
+    def _span(self, start: float, end: float) -> tuple[int, int, bool] | None:
+        """An event's start and end in ns, cut to the window; None if nothing is left."""
         s, e = _ns(start), _ns(end)
-        if lo_ns is None or hi_ns is None:
+        if self.lo_ns is None or self.hi_ns is None:
             return s, e, False
-        cs, ce = max(s, lo_ns), min(e, hi_ns)
+        cs, ce = max(s, self.lo_ns), min(e, self.hi_ns)
         cut = (cs, ce) != (s, e)
         if ce < cs or (cut and ce == cs):
             return None
         return cs, ce, cut
 
-    group_ranks = str(list(range(p)))
-    events: list[dict[str, Any]] = []
-    flows: list[dict[str, Any]] = []
-    corr = 0
-    flow_id = 0
-    for proc in procs:
-        pid = proc.pid
+    def body(self, cls: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The ``X`` events and the flow events of worker class ``cls`` (``pid`` 0,
+        correlation and flow ids from 1)."""
+        if cls not in self._bodies:
+            self._bodies[cls] = self._build(cls)
+        return self._bodies[cls]
+
+    def _build(self, cls: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        names = self.names
+        p = self.result.workers
         compute: list[_Slice] = []
-        for op in ops_by_class[proc.cls]:
-            cs = span(op.start, op.end)
-            if cs is None:
+        for op in self.ops_by_class[cls]:
+            span = self._span(op.start, op.end)
+            if span is None:
                 continue
-            s, e, cut = cs
+            s, e, cut = span
             args: dict[str, Any] = {
-                "device": pid,
+                "device": 0,
                 "stream": COMPUTE_STREAM,
                 "layer": op.layer,
                 "layer name": names[op.layer],
@@ -301,29 +320,21 @@ def to_chrome_trace(
             }
             if cut:
                 args["clipped"] = True
-            compute.append(
-                _Slice(
-                    pid,
-                    COMPUTE_STREAM,
-                    f"{op.kind.value} {_safe_name(names[op.layer])}",
-                    "kernel",
-                    s,
-                    e,
-                    args,
-                    key=(op.kind, op.layer, op.iteration),
-                )
-            )
+            name = f"{op.kind.value} {_safe_name(names[op.layer])}"
+            key = (op.kind, op.layer, op.iteration)
+            compute.append(_Slice(COMPUTE_STREAM, name, "kernel", s, e, args, key))
         link: list[_Slice] = []
-        link_of: list[tuple[CollectiveRecord, _Slice]] = []
-        for rec in colls:
-            cs = span(rec.start, rec.end)
-            if cs is None:
+        sources: list[tuple[CollectiveRecord, Any, _Slice]] = []
+        group_ranks = str(list(range(p)))
+        for rec in self.colls:
+            span = self._span(rec.start, rec.end)
+            if span is None:
                 continue
-            s, e, cut = cs
+            s, e, cut = span
             n_in, n_out = _nelems(rec.op, rec.nbytes, p)
             first, last = rec.layers
             args = {
-                "device": pid,
+                "device": 0,
                 "stream": COMM_STREAM,
                 "Collective name": rec.op.value,
                 "In msg nelems": n_in,
@@ -345,24 +356,16 @@ def to_chrome_trace(
                 "posted (us)": _us(_ns(rec.posted)),
                 "queued (us)": _us(_ns(rec.start) - _ns(rec.posted)),
             }
-            ready = _ready(rec, proc.cls, bwd_op, scatter)
+            ready = _ready(rec, cls, self.bwd_op, self.scatter)
             if ready is not None:
                 args["data ready (us)"] = _us(_ns(ready[1]))
             if cut:
                 args["clipped"] = True
-            link.append(
-                _Slice(
-                    pid,
-                    COMM_STREAM,
-                    NCCL_KERNELS[rec.op],
-                    "kernel",
-                    s,
-                    e,
-                    args,
-                    key=(rec.op, rec.layers, rec.iteration, rec.tag),
-                )
-            )
-            link_of.append((rec, link[-1]))
+            key = (rec.op, rec.layers, rec.iteration, rec.tag)
+            link.append(_Slice(COMM_STREAM, NCCL_KERNELS[rec.op], "kernel", s, e, args, key))
+            if ready is not None:
+                sources.append((rec, ready[0], link[-1]))
+        corr = 0
         for track in (compute, link):
             _order_track(track)
             for sl in track:
@@ -370,119 +373,125 @@ def to_chrome_trace(
                 sl.args["correlation"] = corr
                 sl.args["External id"] = corr
         # Flows: gradient ready (bwd op) -> collective; reduce-scatter -> all-gather.
-        starts = {sl.key: sl for sl in compute + link}
-        for rec, sl in link_of:
-            ready = _ready(rec, proc.cls, bwd_op, scatter)
-            if ready is None:
+        by_key = {sl.key: sl for sl in compute + link}
+        flows: list[dict[str, Any]] = []
+        for rec, src_key, dst in sources:
+            src = by_key.get(src_key)
+            if src is None or src.start > dst.start:
                 continue
-            src = starts.get(ready[0])
-            if src is None or src.start > sl.start:
-                continue
-            flow_id += 1
+            fid = len(flows) // 2 + 1
             name = "shard reduced" if rec.op is Op.ALL_GATHER else "gradient ready"
-            flows.append(
-                {
-                    "ph": "s",
-                    "id": flow_id,
-                    "pid": pid,
-                    "tid": src.tid,
-                    "ts": _us(src.start),
-                    "cat": "dearsim_flow",
-                    "name": name,
-                }
-            )
-            flows.append(
-                {
-                    "ph": "f",
-                    "id": flow_id,
-                    "pid": pid,
-                    "tid": sl.tid,
-                    "ts": _us(sl.start),
-                    "cat": "dearsim_flow",
-                    "name": name,
-                    "bp": "e",
-                }
-            )
-        marks = _iteration_marks(raw, proc.cls, chosen, window, lo_ns, hi_ns)
-        for track in (compute, link):
-            for sl in track:
-                events.append(
-                    {
-                        "ph": "X",
-                        "cat": sl.cat,
-                        "name": sl.name,
-                        "pid": pid,
-                        "tid": sl.tid,
-                        "ts": _us(sl.start),
-                        "dur": _us(sl.end - sl.start),
-                        "args": sl.args,
-                    }
-                )
-        for it, s, e in marks:
+            base = {"id": fid, "pid": 0, "cat": "dearsim_flow", "name": name}
+            flows.append({"ph": "s", **base, "tid": src.tid, "ts": _us(src.start)})
+            flows.append({"ph": "f", **base, "tid": dst.tid, "ts": _us(dst.start), "bp": "e"})
+        events = [
+            {
+                "ph": "X",
+                "cat": sl.cat,
+                "name": sl.name,
+                "pid": 0,
+                "tid": sl.tid,
+                "ts": _us(sl.start),
+                "dur": _us(sl.end - sl.start),
+                "args": sl.args,
+            }
+            for track in (compute, link)
+            for sl in track
+        ]
+        for it, s, e in _iteration_marks(
+            self.raw, cls, self.chosen, self.window, self.lo_ns, self.hi_ns
+        ):
             events.append(
                 {
                     "ph": "X",
                     "cat": "user_annotation",
                     "name": f"iteration {it}",
-                    "pid": pid,
+                    "pid": 0,
                     "tid": ITERATION_TID,
                     "ts": _us(s),
                     "dur": _us(e - s),
                     "args": {"iteration": it},
                 }
             )
+        return events, flows
 
-    meta: list[dict[str, Any]] = []
-    for proc in procs:
-        pid = proc.pid
-        meta += [
-            {"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": proc.name}},
+    def document(self, procs: list[_Proc], per_rank: bool) -> dict[str, Any]:
+        """The trace of the processes ``procs``."""
+        result = self.result
+        p = result.workers
+        events: list[dict[str, Any]] = []
+        flows: list[dict[str, Any]] = []
+        corr_base = 0
+        flow_base = 0
+        for proc in procs:
+            pid = proc.pid
+            body, body_flows = self.body(proc.cls)
+            for ev in body:
+                args = ev["args"]
+                if "correlation" in args:
+                    corr = args["correlation"] + corr_base
+                    args = {**args, "device": pid, "correlation": corr, "External id": corr}
+                events.append({**ev, "pid": pid, "args": args})
+            for fl in body_flows:
+                flows.append({**fl, "pid": pid, "id": fl["id"] + flow_base})
+            corr_base += sum(1 for ev in body if "correlation" in ev["args"])
+            flow_base += len(body_flows) // 2
+        meta: list[dict[str, Any]] = []
+        for proc in procs:
+            meta += _metadata(proc)
+        first_rank = procs[0].pid if per_rank else 0
+        selection: dict[str, Any] = (
+            {"window_s": list(self.window)}
+            if self.window is not None
+            else {"iterations": sorted(self.chosen or ())}
+        )
+        return {
+            # distributedInfo first: HTA finds a file's rank with a regex on the first "rank".
+            "distributedInfo": {"backend": "nccl", "rank": first_rank, "world_size": p},
+            "schemaVersion": 1,
+            "deviceProperties": [
+                {"id": proc.pid, "name": f"dearsim simulated worker ({proc.label})"}
+                for proc in procs
+            ],
+            "displayTimeUnit": "ms",
+            "traceName": f"dearsim {result.scheduler} {result.trace} {result.network} p={p}",
+            "dearsim": {**result.to_dict(), **selection, "per_rank": per_rank},
+            "traceEvents": meta + events + flows,
+        }
+
+
+def _metadata(proc: _Proc) -> list[dict[str, Any]]:
+    """``M`` events naming and ordering a process and its three tracks."""
+    pid = proc.pid
+    meta: list[dict[str, Any]] = [
+        {"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": proc.name}},
+        {"ph": "M", "name": "process_labels", "pid": pid, "tid": 0, "args": {"labels": proc.label}},
+        {
+            "ph": "M",
+            "name": "process_sort_index",
+            "pid": pid,
+            "tid": 0,
+            "args": {"sort_index": pid},
+        },
+    ]
+    for tid, tname in (
+        (ITERATION_TID, "iterations"),
+        (COMPUTE_STREAM, f"stream {COMPUTE_STREAM} (compute)"),
+        (COMM_STREAM, f"stream {COMM_STREAM} (NCCL)"),
+    ):
+        meta.append(
+            {"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": tname}}
+        )
+        meta.append(
             {
                 "ph": "M",
-                "name": "process_labels",
+                "name": "thread_sort_index",
                 "pid": pid,
-                "tid": 0,
-                "args": {"labels": proc.label},
-            },
-            {
-                "ph": "M",
-                "name": "process_sort_index",
-                "pid": pid,
-                "tid": 0,
-                "args": {"sort_index": pid},
-            },
-        ]
-        for tid, tname in (
-            (ITERATION_TID, "iterations"),
-            (COMPUTE_STREAM, f"stream {COMPUTE_STREAM} (compute)"),
-            (COMM_STREAM, f"stream {COMM_STREAM} (NCCL)"),
-        ):
-            meta += [
-                {"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": tname}},
-                {
-                    "ph": "M",
-                    "name": "thread_sort_index",
-                    "pid": pid,
-                    "tid": tid,
-                    "args": {"sort_index": tid},
-                },
-            ]
-    first_rank = procs[0].pid if per_rank else 0
-    selection: dict[str, Any] = (
-        {"window_s": list(window)} if window is not None else {"iterations": sorted(chosen or ())}
-    )
-    return {
-        # distributedInfo first: HTA finds a file's rank with a regex on the first "rank".
-        "distributedInfo": {"backend": "nccl", "rank": first_rank, "world_size": p},
-        "schemaVersion": 1,
-        "deviceProperties": [
-            {"id": proc.pid, "name": f"dearsim simulated worker ({proc.label})"} for proc in procs
-        ],
-        "displayTimeUnit": "ms",
-        "traceName": f"dearsim {result.scheduler} {result.trace} {result.network} p={p}",
-        "dearsim": {**result.to_dict(), **selection, "per_rank": per_rank},
-        "traceEvents": meta + events + flows,
-    }
+                "tid": tid,
+                "args": {"sort_index": tid},
+            }
+        )
+    return meta
 
 
 def _order_track(track: list[_Slice]) -> None:
@@ -605,7 +614,7 @@ def write_rank_traces(
 
     ``ranks`` picks some ranks (default all). By default each file holds the measured time
     window (``clip=True``), so HTA's temporal breakdown matches the reported times; pass
-    ``clip=False`` (and optionally ``iterations``) for whole iterations instead. The folder
+    ``clip=False`` for whole iterations instead (giving ``iterations`` implies it). The folder
     must not hold other trace files: HTA would read them as ranks of the same job."""
     out = Path(folder)
     if out.exists() and not out.is_dir():
@@ -613,9 +622,9 @@ def write_rank_traces(
     if iterations is not None:
         clip = False
     raw = _check(result, trace)
-    chosen = [proc.pid for proc in _processes(result, raw, True, ranks, cluster)]
+    procs = _processes(result, raw, True, ranks, cluster)
     suffix = ".pt.trace.json.gz" if compress else ".pt.trace.json"
-    names = {f"rank{r}{suffix}" for r in chosen}
+    names = {f"rank{proc.pid}{suffix}" for proc in procs}
     if out.is_dir():
         stray = sorted(
             f.name
@@ -628,16 +637,9 @@ def write_rank_traces(
                 f"{', ...' if len(stray) > 3 else ''}); HTA would read them as ranks of this"
                 " job: choose an empty folder"
             )
+    export = _Export(result, trace, raw, iterations, clip)
     paths = []
-    for r in chosen:
-        data = to_chrome_trace(
-            result,
-            trace,
-            per_rank=True,
-            ranks=[r],
-            iterations=iterations,
-            clip=clip,
-            cluster=cluster,
-        )
-        paths.append(_dump(data, out / f"rank{r}{suffix}"))
+    for proc in procs:
+        doc = export.document([proc], per_rank=True)
+        paths.append(_dump(doc, out / f"rank{proc.pid}{suffix}"))
     return paths

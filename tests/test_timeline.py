@@ -264,6 +264,14 @@ def test_per_rank_export_repeats_each_class_for_its_ranks() -> None:
         )
 
     assert body(0) == body(2) and body(1) == body(3) and body(0) != body(1)
+    # Flow and correlation ids stay unique across the processes of one file.
+    events = doc["traceEvents"]
+    starts = [(e["id"], e["pid"]) for e in events if e["ph"] == "s"]
+    ends = {e["id"]: e["pid"] for e in events if e["ph"] == "f"}
+    assert len({i for i, _ in starts}) == len(starts) == len(ends)
+    assert all(ends[i] == pid for i, pid in starts)
+    corr = [e["args"]["correlation"] for e in slices(doc) if e["cat"] == "kernel"]
+    assert len(set(corr)) == len(corr)
     one = to_chrome_trace(r, resnet(), per_rank=True, ranks=[3], cluster=cluster)
     assert one["distributedInfo"]["rank"] == 3
     assert {e["pid"] for e in one["traceEvents"]} == {3}
