@@ -98,6 +98,10 @@ def _us(ns: int) -> float:
 
 
 def _check(result: Result, trace: Trace) -> RawRun:
+    if not isinstance(trace, Trace):
+        raise DearsimError(
+            f"trace must be a dearsim.Trace (load it with dearsim.load_trace), got {trace!r}"
+        )
     raw = result.raw
     if raw is None or not raw.ops:
         raise DearsimError(

@@ -340,6 +340,8 @@ def test_user_mistakes_are_dearsim_errors() -> None:
     other = Trace.from_layers([1e-3], [1e-3], [4000], name="tiny")
     with pytest.raises(DearsimError, match="pass the trace the result came from"):
         to_chrome_trace(run("wfbp"), other)
+    with pytest.raises(DearsimError, match="dearsim.load_trace"):
+        to_chrome_trace(run("wfbp"), "traces/resnet50-b64.csvy")  # type: ignore[arg-type]
     with pytest.raises(DearsimError, match="iteration 6 is not one of the simulated 0..5"):
         to_chrome_trace(run("wfbp"), tr, iterations=[6])
     with pytest.raises(DearsimError, match="not both"):
