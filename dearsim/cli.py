@@ -79,12 +79,31 @@ def simulate_cmd(
     batch_size: BatchOpt = None,
     json_: JsonOpt = False,
     plugin: PluginOpt = None,
+    timeline: Annotated[
+        Path | None,
+        typer.Option(
+            "--timeline",
+            help="Also write the run as a Chrome/Kineto trace (.json or .json.gz) for Perfetto,"
+            " chrome://tracing or HTA.",
+        ),
+    ] = None,
+    rank_traces: Annotated[
+        Path | None,
+        typer.Option(
+            "--rank-traces",
+            help="Also write one Kineto trace per rank into this folder (what HTA reads).",
+        ),
+    ] = None,
 ) -> None:
     """Simulate one schedule and report its steady-state iteration."""
+    from .trace import load_trace
+
     load_plugins(plugin or [])
     options = dict(parse_sets(set_))
+    record = timeline is not None or rank_traces is not None
+    loaded = load_trace(trace) if record else trace
     result = simulate(
-        trace,
+        loaded,
         network,
         workers,
         scheduler,
@@ -92,11 +111,56 @@ def simulate_cmd(
         iterations=iterations,
         warmup=warmup,
         batch_size=batch_size,
+        record_ops=record,
     )
+    if record:  # files first: a path that cannot be written fails before any output
+        from . import timeline as tl
+
+        assert not isinstance(loaded, Path)
+        if timeline is not None:
+            out = _writing(timeline, lambda: tl.write_chrome_trace(result, loaded, timeline))
+            print(f"wrote {out}", file=sys.stderr)
+        if rank_traces is not None:
+            paths = _writing(
+                rank_traces, lambda: tl.write_rank_traces(result, loaded, rank_traces)
+            )
+            print(f"wrote {len(paths)} rank traces in {rank_traces}", file=sys.stderr)
     if json_:
         print(json.dumps(result.to_dict()))
-        return
-    _console().print(_simulate_table(result))
+    else:
+        _console().print(_simulate_table(result))
+
+
+def _gantt(
+    trace: Path,
+    network: str,
+    workers: int,
+    names: list[str],
+    options: dict[str, dict[str, Any]],
+    iterations: int,
+    warmup: int,
+    out: Path,
+) -> None:
+    """Simulate ``names`` with their ops recorded and draw one steady-state iteration each."""
+    from .gantt import plot_timeline
+    from .trace import load_trace
+
+    tr = load_trace(trace)
+    results = [
+        simulate(tr, network, workers, n, options.get(n) or {}, iterations=iterations,
+                 warmup=warmup, record_ops=True)
+        for n in names
+    ]
+    paths = _writing(out, lambda: plot_timeline(results, out))
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+
+
+def _writing(path: Path, write: Any) -> Any:
+    """Run ``write()``; a file-system failure becomes one line naming ``path``."""
+    try:
+        return write()
+    except OSError as exc:
+        raise DearsimError(f"{path}: {exc.strerror or exc}") from None
 
 
 def _console() -> Console:
@@ -152,6 +216,12 @@ def compare_cmd(
     ] = None,
     json_: JsonOpt = False,
     plugin: PluginOpt = None,
+    gantt: Annotated[
+        Path | None,
+        typer.Option(
+            "--gantt", help="Also draw one iteration of every schedule on one time axis (PNG+SVG)."
+        ),
+    ] = None,
 ) -> None:
     """Run every schedule with its defaults and rank them, best first."""
     load_plugins(plugin or [])
@@ -179,6 +249,8 @@ def compare_cmd(
         warmup=warmup,
         batch_size=batch_size,
     )
+    if gantt is not None:
+        _gantt(trace, network, workers, names, options, iterations, warmup, gantt)
     if json_:
         print(json.dumps(comp.rows()))
     else:
@@ -487,6 +559,49 @@ def plot_breakdown_cmd(
         frame = frame[col.astype(str) == str(value)]
     paths = breakdown_bars(frame, _results_out(results, out, "breakdown"))
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+
+
+@plot_app.command("timeline")
+def plot_timeline_cmd(
+    trace: TraceOpt,
+    network: NetworkOpt,
+    workers: WorkersOpt,
+    scheduler: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scheduler",
+            help="A schedule to draw (repeatable; default wfbp, bytescheduler, ddp, dear).",
+        ),
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="SCHEDULER.KEY=VALUE or KEY=VALUE (repeatable)."),
+    ] = None,
+    iterations: IterOpt = DEFAULT_ITERATIONS,
+    warmup: WarmupOpt = DEFAULT_WARMUP,
+    out: Annotated[
+        Path, typer.Option("--out", help="Picture path (.png or .svg; both are written).")
+    ] = Path("timeline.png"),
+    plugin: PluginOpt = None,
+) -> None:
+    """One steady-state iteration of several schedules stacked on one time axis (Gantt)."""
+    load_plugins(plugin or [])
+    names = list(scheduler or ["wfbp", "bytescheduler", "ddp", "dear"])
+    for n in names:
+        schedules.get(n)
+    options: dict[str, dict[str, Any]] = {n: {} for n in names}
+    for key, value in parse_sets(set_):
+        sched, dot, opt = key.rpartition(".")
+        targets = [sched] if dot else [
+            n for n in names if opt in schedules.get(n).Options.model_fields
+        ]
+        if dot and sched not in options:
+            raise DearsimError(f"--set {key}: {sched!r} is not one of the drawn schedules")
+        if not targets:
+            raise DearsimError(f"unknown --set key {opt!r}: no drawn scheduler has that option")
+        for n in targets:
+            options[n][opt] = value
+    _gantt(trace, network, workers, names, options, iterations, warmup, out)
 
 
 @app.command("schedulers")
