@@ -1,16 +1,23 @@
-"""Workloads: per-layer compute traces (SPEC section 1) and their file formats.
+"""Workloads: per-layer compute traces (see ``docs/model.md``) and their file formats.
 
 A :class:`Trace` lists layers ``0..L-1`` in forward order with forward time, backward time,
-gradient size in bytes and an optional optimiser-update time. Times are seconds inside the
-library; files name the unit of every column.
+gradient size in bytes and an optional optimiser-update time, and optionally each layer's
+gradient broken down into its parameter tensors. Times are seconds inside the library; files
+name the unit of every column.
 
 Two formats are read by :func:`load_trace`:
 
 * **dearsim trace (CSVY)**: a YAML header between two ``---`` lines (format name, version,
   model, batch size, provenance), then a CSV table with the columns below. Written by
-  :func:`save_trace`.
-* **plain CSV** with the header ``name,fwd_ms,bwd_ms,bytes`` and an optional ``update_ms``
-  column, rows in forward order.
+  :func:`save_trace`. Version 1 has the layer columns only; version 2 adds the per-tensor
+  columns. :func:`format_trace` writes version 2 only for a trace with a breakdown, so a
+  trace without one is still a version-1 file that older readers accept.
+* **plain CSV** with the header ``name,fwd_ms,bwd_ms,bytes``, rows in forward order.
+
+Optional columns in both: ``update_ms``; ``tensor_bytes`` (the layer's parameter tensors'
+gradient bytes in registration order, separated by ``;``, summing to ``bytes``; empty: no
+breakdown for that layer) and ``tensor_names`` (their names, same count, e.g.
+``weight;bias``; needs ``tensor_bytes``). See ``docs/traces.md``.
 """
 
 from __future__ import annotations
@@ -29,9 +36,15 @@ from ._types import PosInt
 from .errors import DearsimError
 
 FORMAT_NAME = "dearsim-trace"
-FORMAT_VERSION = 1
+#: The newest CSVY version: 2 (per-tensor columns). Version 1 files are still read, and a
+#: trace without a breakdown is still written as version 1.
+FORMAT_VERSION = 2
+FORMAT_VERSIONS = (1, 2)
 REQUIRED_COLUMNS = ("name", "fwd_ms", "bwd_ms", "bytes")
-OPTIONAL_COLUMNS = ("update_ms",)
+TENSOR_COLUMNS = ("tensor_bytes", "tensor_names")
+OPTIONAL_COLUMNS = ("update_ms", *TENSOR_COLUMNS)
+#: Separator of the values inside ``tensor_bytes`` and ``tensor_names``.
+TENSOR_SEP = ";"
 
 
 @dataclass(frozen=True)
@@ -159,18 +172,34 @@ class Trace:
         return tuple(i for i, s in enumerate(self.size) if s > 0)
 
     def to_frame(self) -> Any:
-        """The layers as a :class:`pandas.DataFrame` (times in ms, as in the files)."""
+        """The layers as a :class:`pandas.DataFrame` (times in ms, as in the files).
+
+        A trace with a per-tensor breakdown also has the columns ``tensor_bytes`` and
+        ``tensor_names``, the ``;``-separated text the files hold, and ``tensors`` (how many
+        tensors each layer has)."""
         import pandas as pd
 
-        return pd.DataFrame(
-            {
-                "name": self.names,
-                "fwd_ms": [x * 1e3 for x in self.fwd],
-                "bwd_ms": [x * 1e3 for x in self.bwd],
-                "bytes": self.size,
-                "update_ms": [x * 1e3 for x in self.update],
-            }
-        )
+        cols: dict[str, Any] = {
+            "name": self.names,
+            "fwd_ms": [x * 1e3 for x in self.fwd],
+            "bwd_ms": [x * 1e3 for x in self.bwd],
+            "bytes": self.size,
+            "update_ms": [x * 1e3 for x in self.update],
+        }
+        if self.has_breakdown:
+            cols["tensors"] = [len(t) for t in self.tensors]
+            cols["tensor_bytes"] = [_join_bytes(t) for t in self.tensors]
+            cols["tensor_names"] = [_join_names(n) for n in self.tensor_names]
+        return pd.DataFrame(cols)
+
+
+def _join_bytes(tensors: Sequence[int]) -> str:
+    return TENSOR_SEP.join(str(b) for b in tensors)
+
+
+def _join_names(names: Sequence[str]) -> str:
+    """``weight;bias``; empty when the layer's tensors are unnamed."""
+    return TENSOR_SEP.join(names) if any(names) else ""
 
 
 def _check_tensors(
@@ -185,7 +214,9 @@ def _check_tensors(
     if tensors is not None and len(tensors) != n:
         raise DearsimError(f"{where}: 'tensors' has {len(tensors)} entries for {n} layers")
     if tensor_names is not None and len(tensor_names) != n:
-        raise DearsimError(f"{where}: 'tensor_names' has {len(tensor_names)} entries for {n} layers")
+        raise DearsimError(
+            f"{where}: 'tensor_names' has {len(tensor_names)} entries for {n} layers"
+        )
     out: list[tuple[int, ...]] = []
     out_names: list[tuple[str, ...]] = []
     for i, total in enumerate(sizes):
@@ -243,7 +274,7 @@ class TraceHeader(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     format: Literal["dearsim-trace"]
-    version: Literal[1]
+    version: Literal[1, 2]
     name: str | None = None
     model: str | None = None
     batch_size: PosInt | None = None
@@ -286,7 +317,9 @@ def parse_trace(text: str, source: str = "<trace>") -> Trace:
             raise DearsimError(f"{source}:2: the trace header must be a YAML mapping")
         header = _yaml.validate(TraceHeader, data, marks)
         first_csv_line = end + 1
-    names, fwd, bwd, size, update = _parse_table(lines, first_csv_line, source)
+    table = _parse_table(
+        lines, first_csv_line, source, tensor_columns=header is None or header.version >= 2
+    )
     meta: dict[str, Any] = {}
     name = Path(source).stem
     batch = None
@@ -295,13 +328,28 @@ def parse_trace(text: str, source: str = "<trace>") -> Trace:
         name = header.name or name
         batch = header.batch_size
     return Trace.from_layers(
-        fwd, bwd, size, update, names, name=name, batch_size=batch, meta=meta, source=source
+        table.fwd, table.bwd, table.size, table.update, table.names, name=name,
+        batch_size=batch, meta=meta, source=source,
+        tensors=table.tensors if table.has_tensor_bytes else None,
+        tensor_names=table.tensor_names if table.has_tensor_bytes else None,
     )
 
 
-def _parse_table(
-    lines: list[str], start: int, source: str
-) -> tuple[list[str], list[float], list[float], list[int], list[float]]:
+@dataclass
+class _Table:
+    names: list[str] = field(default_factory=list)
+    fwd: list[float] = field(default_factory=list)
+    bwd: list[float] = field(default_factory=list)
+    size: list[int] = field(default_factory=list)
+    update: list[float] = field(default_factory=list)
+    tensors: list[list[int] | None] = field(default_factory=list)
+    tensor_names: list[list[str] | None] = field(default_factory=list)
+    has_tensor_bytes: bool = False
+
+
+def _parse_table(lines: list[str], start: int, source: str, *, tensor_columns: bool) -> _Table:
+    """The CSV table from ``lines[start:]``; ``tensor_columns``: whether the per-tensor
+    columns are allowed (plain CSV and CSVY version 2)."""
     import io
 
     reader = csv.reader(io.StringIO("\n".join(lines[start:])))
@@ -322,6 +370,11 @@ def _parse_table(
                 f"{source}:{header_line}: unknown column '{c}' (columns are "
                 f"{', '.join(REQUIRED_COLUMNS)} and optional {', '.join(OPTIONAL_COLUMNS)})"
             )
+        if c in TENSOR_COLUMNS and not tensor_columns:
+            raise DearsimError(
+                f"{source}:{header_line}: column '{c}' needs 'version: 2' in the header"
+                " (version 1 has no per-tensor columns)"
+            )
     if len(set(columns)) != len(columns):
         raise DearsimError(f"{source}:{header_line}: a column is named twice")
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
@@ -330,12 +383,12 @@ def _parse_table(
             f"{source}:{header_line}: missing column(s) {', '.join(missing)}"
             " (expected header 'name,fwd_ms,bwd_ms,bytes')"
         )
+    if "tensor_names" in columns and "tensor_bytes" not in columns:
+        raise DearsimError(
+            f"{source}:{header_line}: column 'tensor_names' needs a 'tensor_bytes' column"
+        )
     idx = {c: columns.index(c) for c in columns}
-    names: list[str] = []
-    fwd: list[float] = []
-    bwd: list[float] = []
-    size: list[int] = []
-    update: list[float] = []
+    t = _Table(has_tensor_bytes="tensor_bytes" in idx)
     for lineno, fields in records[1:]:
         if len(fields) != len(columns):
             raise DearsimError(
@@ -345,18 +398,73 @@ def _parse_table(
         name = fields[idx["name"]].strip()
         if not name:
             raise DearsimError(f"{source}:{lineno}: field 'name' is empty")
-        names.append(name)
-        fwd.append(_time_field(fields[idx["fwd_ms"]], source, lineno, "fwd_ms"))
-        bwd.append(_time_field(fields[idx["bwd_ms"]], source, lineno, "bwd_ms"))
-        size.append(_bytes_field(fields[idx["bytes"]], source, lineno))
-        update.append(
+        t.names.append(name)
+        t.fwd.append(_time_field(fields[idx["fwd_ms"]], source, lineno, "fwd_ms"))
+        t.bwd.append(_time_field(fields[idx["bwd_ms"]], source, lineno, "bwd_ms"))
+        size = _bytes_field(fields[idx["bytes"]], source, lineno)
+        t.size.append(size)
+        t.update.append(
             _time_field(fields[idx["update_ms"]], source, lineno, "update_ms")
             if "update_ms" in idx
             else 0.0
         )
-    if not names:
+        tensors = (
+            _tensor_bytes_field(fields[idx["tensor_bytes"]], size, source, lineno)
+            if "tensor_bytes" in idx
+            else None
+        )
+        t.tensors.append(tensors)
+        t.tensor_names.append(
+            _tensor_names_field(fields[idx["tensor_names"]], tensors, source, lineno)
+            if "tensor_names" in idx
+            else None
+        )
+    if not t.names:
         raise DearsimError(f"{source}:{header_line}: the trace has no layer rows")
-    return names, fwd, bwd, size, update
+    return t
+
+
+def _tensor_bytes_field(text: str, size: int, source: str, line: int) -> list[int] | None:
+    """``2359296;256`` -> [2359296, 256]; empty -> ``None`` (no breakdown for the layer)."""
+    t = text.strip()
+    if not t:
+        return None
+    where = f"{source}:{line}: field 'tensor_bytes'"
+    out: list[int] = []
+    for k, item in enumerate(t.split(TENSOR_SEP), 1):
+        v = item.strip()
+        if not v:
+            raise DearsimError(f"{where}: tensor {k} is empty (in {t!r})")
+        try:
+            n = int(v)
+        except ValueError:
+            raise DearsimError(
+                f"{where}: tensor {k} must be a whole number of bytes, got {v!r}"
+            ) from None
+        if n <= 0:
+            raise DearsimError(f"{where}: tensor {k} must be > 0 bytes, got {v!r}")
+        out.append(n)
+    if sum(out) != size:
+        raise DearsimError(f"{where}: tensors sum to {sum(out)} bytes but 'bytes' is {size}")
+    return out
+
+
+def _tensor_names_field(
+    text: str, tensors: list[int] | None, source: str, line: int
+) -> list[str] | None:
+    """``weight;bias`` -> ["weight", "bias"]; empty -> ``None`` (unnamed tensors)."""
+    t = text.strip()
+    if not t:
+        return None
+    where = f"{source}:{line}: field 'tensor_names'"
+    if tensors is None:
+        raise DearsimError(f"{where}: names given but 'tensor_bytes' is empty")
+    names = [n.strip() for n in t.split(TENSOR_SEP)]
+    if len(names) != len(tensors):
+        raise DearsimError(
+            f"{where}: {len(names)} names for {len(tensors)} tensors in 'tensor_bytes'"
+        )
+    return names
 
 
 def _time_field(text: str, source: str, line: int, column: str) -> float:
@@ -393,36 +501,70 @@ def _bytes_field(text: str, source: str, line: int) -> int:
 
 
 def format_trace(trace: Trace, header: Mapping[str, Any] | None = None) -> str:
-    """The dearsim trace (CSVY) text of ``trace``; ``header`` overrides its metadata."""
+    """The dearsim trace (CSVY) text of ``trace``; ``header`` overrides its metadata.
+
+    A trace with a per-tensor breakdown is written as version 2 with the ``tensor_bytes``
+    column (and ``tensor_names`` if any tensor is named); one without, as version 1 with the
+    layer columns only, so that readers of version 1 still read it."""
     import io
 
     import yaml
 
-    meta: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
+    breakdown = trace.has_breakdown
+    named = breakdown and any(n for names in trace.tensor_names for n in names)
+    if named:
+        _check_writable_names(trace)
+    version = FORMAT_VERSION if breakdown else 1
+    meta: dict[str, Any] = {"format": FORMAT_NAME, "version": version}
     meta.update({k: v for k, v in trace.meta.items() if k not in ("format", "version")})
     meta.setdefault("name", trace.name)
     if trace.batch_size is not None:
         meta.setdefault("batch_size", trace.batch_size)
     if header:
         meta.update(header)
+    if breakdown and meta["version"] == 1:
+        raise DearsimError(
+            "trace header: version 1 cannot hold this trace's per-tensor breakdown (write"
+            " version 2)"
+        )
     _yaml.validate(TraceHeader, meta, _yaml.Marks("trace header"))
+    columns = list(REQUIRED_COLUMNS + ("update_ms",))
+    if breakdown:
+        columns.append("tensor_bytes")
+    if named:
+        columns.append("tensor_names")
     out = io.StringIO()
     out.write("---\n")
     out.write(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=96))
     out.write("---\n")
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+    w.writerow(columns)
     for i in range(trace.num_layers):
-        w.writerow(
-            [
-                trace.names[i],
-                repr(trace.fwd[i] * 1e3),
-                repr(trace.bwd[i] * 1e3),
-                trace.size[i],
-                repr(trace.update[i] * 1e3),
-            ]
-        )
+        row: list[Any] = [
+            trace.names[i],
+            repr(trace.fwd[i] * 1e3),
+            repr(trace.bwd[i] * 1e3),
+            trace.size[i],
+            repr(trace.update[i] * 1e3),
+        ]
+        if breakdown:
+            row.append(_join_bytes(trace.tensors[i]))
+        if named:
+            row.append(_join_names(trace.tensor_names[i]))
+        w.writerow(row)
     return out.getvalue()
+
+
+def _check_writable_names(trace: Trace) -> None:
+    """Tensor names must survive the ``;``-separated column unchanged."""
+    for i, names in enumerate(trace.tensor_names):
+        for n in names:
+            if TENSOR_SEP in n or n != n.strip() or "\n" in n or "\r" in n:
+                raise DearsimError(
+                    f"{trace.source or trace.name}: layer {i} ({trace.names[i]}): tensor name"
+                    f" {n!r} cannot be written (no {TENSOR_SEP!r}, line breaks or surrounding"
+                    " spaces)"
+                )
 
 
 def save_trace(trace: Trace, path: str | Path, header: Mapping[str, Any] | None = None) -> None:

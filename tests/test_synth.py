@@ -18,10 +18,10 @@ torch = pytest.importorskip("torch")
 from cli_helpers import one_error_line, run
 
 from dearsim import load_trace
-from dearsim.cli_trace import synthesise_trace
-from dearsim.errors import DearsimError
+from dearsim.errors import DearsimError, ParamError
 from dearsim.synth import models
 from dearsim.synth import profile as P
+from dearsim.synth.api import synthesise_trace
 from dearsim.synth.gpus import get_gpu
 from dearsim.trace import format_trace
 
@@ -134,6 +134,97 @@ def test_bert_layers_and_tied_decoder() -> None:
     assert len(names) == 4 + 12 * 8 + 1 + 2 + 1 + 1
     assert prof.totals()["params"] == 110_111_042
     assert prof.unused_params == 0 and prof.unmapped_bwd_ops == 0
+
+
+# --------------------------------------------------------------------------- tensors
+
+
+def check_breakdown(w, prof) -> None:
+    """Each layer's tensors are parameters its module registers, under their local names, in
+    ``named_parameters(recurse=False)`` order, fp32 bytes each, summing to the layer's bytes;
+    every trainable parameter of the model is in exactly one layer (tied ones once)."""
+    seen: list[int] = []
+    for l in prof.layers:
+        assert sum(l.tensor_bytes) == l.param_bytes, l.name
+        assert len(l.tensor_bytes) == len(l.tensor_names) == l.tensors
+        own = dict(w.model.get_submodule(l.name).named_parameters(recurse=False))
+        assert set(l.tensor_names) <= set(own), l.name
+        assert l.tensor_names == [n for n in own if n in l.tensor_names]  # registration order
+        for n, b in zip(l.tensor_names, l.tensor_bytes):
+            assert b == 4 * own[n].numel()
+            seen.append(id(own[n]))
+    assert sorted(seen) == sorted(id(p) for p in w.model.parameters())  # each once
+    total = sum(b for l in prof.layers for b in l.tensor_bytes)
+    assert total == 4 * n_params(w.model)
+
+
+def test_tensors_are_the_parameters_in_registration_order() -> None:
+    prof = P.profile(models.build(spec("tiny_cnn"), 2))
+    conv, fc = prof.layers
+    assert list(zip(conv.tensor_names, conv.tensor_bytes)) == [
+        ("weight", 4 * 8 * 3 * 9), ("bias", 4 * 8)
+    ]
+    assert list(zip(fc.tensor_names, fc.tensor_bytes)) == [("weight", 4 * 1280), ("bias", 40)]
+    check_breakdown(models.build(spec("tiny_cnn"), 2), prof)
+
+
+def test_tied_tensor_is_counted_once_with_its_first_owner() -> None:
+    w = models.build(spec("tied_lm"), 2)
+    prof = P.profile(w)
+    by = {l.name: l for l in prof.layers}
+    assert by["emb"].tensor_names == ["weight"] and by["emb"].tensor_bytes == [4 * 64 * 16]
+    assert by["head"].tensor_names == ["bias"] and by["head"].tensor_bytes == [4 * 64]
+    assert by["unused"].tensor_names == ["weight", "bias"]
+    check_breakdown(w, prof)
+    trace = P.to_trace(prof, get_gpu("v100"), "sgd", "t", 2)
+    assert trace.has_breakdown and trace.num_tensors == 6
+    assert trace.tensor_names == (("weight",), ("weight", "bias"), ("bias",), ("weight", "bias"))
+
+
+def test_parameter_read_by_a_parent_keeps_its_owner_name() -> None:
+    w = models.build(spec("functional"), 3)
+    prof = P.profile(w)
+    assert prof.layers[0].tensor_names == ["weight"]
+    check_breakdown(w, prof)
+
+
+@pytest.mark.parametrize(
+    ("model", "kw", "package"),
+    [("resnet18", {"image_size": 32}, "torchvision"),
+     ("densenet121", {"image_size": 32}, "torchvision"),
+     ("bert-base", {"seq_len": 8}, "transformers")],
+)
+def test_breakdown_of_real_models(model: str, kw: dict, package: str) -> None:
+    pytest.importorskip(package)
+    w = models.build(model, 2, **kw)
+    prof = P.profile(w)
+    check_breakdown(w, prof)
+    if model == "bert-base":
+        by = {l.name: l for l in prof.layers}
+        assert by["bert.embeddings.word_embeddings"].tensor_names == ["weight"]
+        assert by["cls.predictions.decoder"].tensor_names == ["bias"]  # weight is tied
+        assert by["bert.embeddings.LayerNorm"].tensor_names == ["weight", "bias"]
+        # embeddings 3 + LayerNorm 2; 12 x (q, k, v, out, 2 LayerNorms, FFN in and out: 16);
+        # pooler 2; MLM transform 2 + LayerNorm 2 + decoder bias 1; NSP head 2
+        assert sum(l.tensors for l in prof.layers) == 5 + 12 * 16 + 2 + 5 + 2 == 206
+
+
+def test_synthesised_trace_carries_the_breakdown(capsys, tmp_path: Path) -> None:
+    out = tmp_path / "t.csvy"
+    rc, _, err = run(capsys, "trace", "synth", "--model", spec("tiny_cnn"), "--batch-size", "2",
+                     "--created", "2026-01-02", "--out", out)
+    assert rc == 0, err
+    assert "1,514 parameters in 4 tensors" in err
+    text = out.read_text(encoding="utf-8")
+    assert "\nversion: 2\n" in text
+    assert "name,fwd_ms,bwd_ms,bytes,update_ms,tensor_bytes,tensor_names\n" in text
+    t = load_trace(out)
+    assert t.has_breakdown and t.num_tensors == 4
+    assert t.tensors == ((864, 32), (5120, 40))
+    assert t.tensor_names == (("weight", "bias"), ("weight", "bias"))
+    # the update model launches one kernel per tensor
+    gpu = get_gpu("rtx2080ti")
+    assert t.update[0] == pytest.approx(3 * 896 / gpu.byte_rate + 2 * gpu.launch_overhead_s)
 
 
 # --------------------------------------------------------------------------- the GPU model
@@ -254,11 +345,13 @@ def test_shipped_resnet50_trace_regenerates_byte_for_byte() -> None:
     ("argv", "pattern"),
     [
         (["--model", "resnet5O", "--batch-size", "2"], r"unknown model 'resnet5o'.*did you mean"),
-        (["--model", "resnet18", "--batch-size", "2", "--seq-len", "8"], r"--seq-len applies"),
+        (["--model", "resnet18", "--batch-size", "2", "--seq-len", "8"],
+         r"--seq-len: applies to BERT models"),
         (["--model", "bert-base", "--batch-size", "2", "--seq-len", "600"], r"at most 512"),
-        (["--model", "bert-base", "--batch-size", "2", "--image-size", "64"], r"--image-size"),
+        (["--model", "bert-base", "--batch-size", "2", "--image-size", "64"],
+         r"--image-size: applies to image models"),
         (["--model", "resnet18", "--batch-size", "2", "--optimizer", "lamb"],
-         r"unknown optimizer 'lamb'"),
+         r"--optimizer: unknown optimizer 'lamb'"),
         (["--model", "no_such_module_xyz:f", "--batch-size", "2"],
          r"cannot import no_such_module_xyz"),
         (["--model", "HELPERS:missing", "--batch-size", "2"], r"has no attribute 'missing'"),
@@ -266,9 +359,9 @@ def test_shipped_resnet50_trace_regenerates_byte_for_byte() -> None:
         (["--model", "HELPERS:broken", "--batch-size", "2"], r"raised RuntimeError: boom"),
         (["--model", "HELPERS:not_a_model", "--batch-size", "2"], r"torch.nn.Module"),
         (["--model", "HELPERS:tiny_cnn", "--batch-size", "2", "--seq-len", "3"],
-         r"takes no seq_len"),
+         r"--seq-len: given as 3, but .*takes no seq_len"),
         (["--model", "HELPERS:tiny_cnn_fixed_batch", "--batch-size", "2"],
-         r"batch 4, not --batch-size 2"),
+         r"--batch-size: is 2, but .*tiny_cnn_fixed_batch takes no batch_size .*batch 4$"),
         (["--model", "HELPERS:data_dependent", "--batch-size", "2"],
          r"data_dependent: the training step failed on the meta device \(RuntimeError: .*item"),
         (["--model", "HELPERS:no_params", "--batch-size", "2"], r"no trainable parameters"),
@@ -286,8 +379,20 @@ def test_bad_input_is_one_line(capsys, tmp_path: Path, argv: list[str], pattern:
     assert not out.exists()
 
 
-def test_builder_errors_are_dearsim_errors() -> None:
-    with pytest.raises(DearsimError, match="--batch-size"):
-        models.build("resnet50", 0)
-    with pytest.raises(DearsimError, match="--batch-size"):
-        models.build("resnet50", True)  # type: ignore[arg-type]
+def test_builder_errors_name_the_parameter_not_the_flag() -> None:
+    """The library says ``batch_size``; only the command line says ``--batch-size``."""
+    for bad in (0, True):
+        with pytest.raises(ParamError) as info:
+            models.build("resnet50", bad)  # type: ignore[arg-type]
+        assert info.value.param == "batch_size"
+        assert str(info.value) == f"batch_size: must be a positive integer, got {bad!r}"
+    with pytest.raises(ParamError) as info:
+        models.build("resnet50", 2, seq_len=0)
+    assert info.value.param == "seq_len" and "--" not in str(info.value)
+    with pytest.raises(ParamError) as info:
+        models.build(spec("tiny_cnn"), 2, seq_len=3)
+    assert info.value.param == "seq_len" and "--" not in str(info.value)
+    with pytest.raises(ParamError) as info:
+        models.build(spec("missing"), 2)
+    assert info.value.param == "model" and "has no attribute 'missing'" in str(info.value)
+    assert issubclass(ParamError, DearsimError)

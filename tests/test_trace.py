@@ -1,4 +1,4 @@
-"""Trace files (SPEC section 1): the dearsim CSVY format, plain CSV, and every bad input.
+"""Trace files: the dearsim CSVY format, plain CSV, and every bad input.
 
 Every error must be a :class:`DearsimError` whose message names the file and, where there is
 one, the line and the field.
@@ -318,7 +318,7 @@ def test_unknown_header_key(tmp_path: Path) -> None:
     assert ":5:" in msg and "colour" in msg and "unknown key" in msg
 
 
-@pytest.mark.parametrize("version", ["2", "0", "'1'", "one"])
+@pytest.mark.parametrize("version", ["3", "0", "'1'", "one"])
 def test_wrong_version(tmp_path: Path, version: str) -> None:
     text = csvy(["format: dearsim-trace", f"version: {version}"])
     msg = load_error(tmp_path, text, "v.csvy")
@@ -400,3 +400,169 @@ def test_from_layers_validates() -> None:
         Trace.from_layers([1.0], [1.0], [1.5])
     with pytest.raises(DearsimError, match="batch_size"):
         Trace.from_layers([1.0], [1.0], [1], batch_size=0)
+
+
+# --------------------------------------------------------------------------- per-tensor columns
+
+TENSOR_HEADER = f"{HEADER},tensor_bytes,tensor_names"
+
+
+def breakdown_trace() -> Trace:
+    return Trace.from_layers(
+        fwd=[1e-3, 2e-4, 3e-3, 1e-5],
+        bwd=[2e-3, 4e-4, 6e-3, 1e-5],
+        size=[4 * (64 * 27 + 64), 0, 4 * (1000 * 10 + 10), 12],
+        update=[1e-5, 0.0, 2e-5, 0.0],
+        names=["conv1", "relu", "fc", "ln"],
+        name="tensors",
+        tensors=[[4 * 64 * 27, 4 * 64], None, [4 * 1000 * 10, 4 * 10], [4, 8]],
+        tensor_names=[["weight", "bias"], None, ["weight", "bias"], ["", "b"]],
+    )
+
+
+def test_breakdown_round_trip_is_exact(tmp_path: Path) -> None:
+    tr = breakdown_trace()
+    path = tmp_path / "t.csvy"
+    save_trace(tr, path)
+    text = path.read_text(encoding="utf-8")
+    assert "\nversion: 2\n" in text
+    assert "name,fwd_ms,bwd_ms,bytes,update_ms,tensor_bytes,tensor_names\n" in text
+    assert "conv1,1.0,2.0,7168,0.01,6912;256,weight;bias\n" in text
+    assert "relu,0.2,0.4,0,0.0,,\n" in text
+    back = load_trace(path)
+    assert back.has_breakdown and back.num_tensors == 6
+    assert back.tensors == tr.tensors == ((6912, 256), (), (40000, 40), (4, 8))
+    assert back.tensor_names == tr.tensor_names
+    assert back.tensor_names[3] == ("", "b")
+    assert (back.names, back.fwd, back.bwd, back.size, back.update) == (
+        tr.names, tr.fwd, tr.bwd, tr.size, tr.update
+    )
+    assert back.meta["version"] == 2
+    assert format_trace(back) == text
+
+
+def test_trace_without_breakdown_is_still_written_as_version_1(tmp_path: Path) -> None:
+    text = format_trace(sample_trace())
+    assert "\nversion: 1\n" in text and "tensor_" not in text
+    back = parse_trace(text)
+    assert not back.has_breakdown
+    assert back.tensors == ((4_194_304,), (), (123,), (10**10,))
+    assert back.num_tensors == 3
+
+
+def test_unnamed_breakdown_writes_no_names_column() -> None:
+    tr = Trace.from_layers([1e-3, 1e-3], [1e-3, 1e-3], [12, 5], tensors=[[4, 8], None])
+    text = format_trace(tr)
+    assert ",tensor_bytes\n" in text and "tensor_names" not in text
+    back = parse_trace(text)
+    # a layer without a breakdown is written as its one tensor, which reads back the same
+    assert back.tensors == ((4, 8), (5,)) and back.tensor_names == (("", ""), ("",))
+    assert back.has_breakdown
+
+
+def test_plain_csv_with_tensor_columns(tmp_path: Path) -> None:
+    text = (
+        f"{TENSOR_HEADER}\n"
+        "conv,1,2,1028,1024;4,weight;bias\n"
+        "pool,0.5,0.5,0,,\n"
+        "fc, 1 ,2,4000,,\n"
+        "ln,1,1,16,  8 ; 8 , weight ; bias \n"
+    )
+    tr = load_trace(write(tmp_path, text))
+    assert tr.has_breakdown
+    assert tr.tensors == ((1024, 4), (), (4000,), (8, 8))
+    assert tr.tensor_names == (("weight", "bias"), (), ("",), ("weight", "bias"))
+    assert tr.num_tensors == 5
+
+
+def test_plain_csv_tensor_bytes_only_and_any_column_order(tmp_path: Path) -> None:
+    text = "tensor_bytes,bytes,name,fwd_ms,bwd_ms\n3;5,8,a,1,1\n,0,b,1,1\n"
+    tr = load_trace(write(tmp_path, text))
+    assert tr.tensors == ((3, 5), ()) and tr.tensor_names == (("", ""), ())
+
+
+def test_all_empty_tensor_column_is_no_breakdown(tmp_path: Path) -> None:
+    tr = load_trace(write(tmp_path, f"{HEADER},tensor_bytes\na,1,1,8,\n"))
+    assert not tr.has_breakdown and tr.tensors == ((8,),)
+
+
+def test_csvy_version_2_reads_tensor_columns(tmp_path: Path) -> None:
+    text = csvy(["format: dearsim-trace", "version: 2"], f"{TENSOR_HEADER}\nl0,1,1,5,2;3,w;b\n")
+    tr = load_trace(write(tmp_path, text, "v2.csvy"))
+    assert tr.tensors == ((2, 3),) and tr.tensor_names == (("w", "b"),)
+
+
+def test_csvy_version_2_without_tensor_columns_is_fine(tmp_path: Path) -> None:
+    tr = load_trace(write(tmp_path, csvy(["format: dearsim-trace", "version: 2"]), "v.csvy"))
+    assert tr.size == (5,) and not tr.has_breakdown
+
+
+def test_csvy_version_1_rejects_tensor_columns(tmp_path: Path) -> None:
+    text = csvy(["format: dearsim-trace", "version: 1"], f"{HEADER},tensor_bytes\nl0,1,1,5,5\n")
+    msg = load_error(tmp_path, text, "old.csvy")
+    assert ":5:" in msg and "'tensor_bytes'" in msg and "version: 2" in msg
+
+
+def test_tensor_sum_mismatch_names_file_line_and_field(tmp_path: Path) -> None:
+    p = write(tmp_path, f"{TENSOR_HEADER}\nl0,1,1,5,2;3,w;b\nl1,1,1,12,2;8,w;b\n", "x.csv")
+    with pytest.raises(DearsimError) as info:
+        load_trace(p)
+    assert str(info.value) == (
+        f"{p}:3: field 'tensor_bytes': tensors sum to 10 bytes but 'bytes' is 12"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "expect"),
+    [
+        ("4;x", "tensor 2 must be a whole number of bytes, got 'x'"),
+        ("4;1.5", "tensor 2 must be a whole number"),
+        ("0;5", "tensor 1 must be > 0 bytes, got '0'"),
+        ("-1;6", "tensor 1 must be > 0 bytes"),
+        ("5;", "tensor 2 is empty"),
+        (";5", "tensor 1 is empty"),
+        ("5", "tensors sum to 5 bytes but 'bytes' is 8"),
+    ],
+)
+def test_bad_tensor_bytes(tmp_path: Path, value: str, expect: str) -> None:
+    msg = load_error(tmp_path, f"{HEADER},tensor_bytes\nok,1,1,1,1\nl1,1,1,8,{value}\n")
+    assert ":3: field 'tensor_bytes': " in msg and expect in msg, msg
+
+
+def test_tensor_bytes_on_a_layer_without_gradient(tmp_path: Path) -> None:
+    msg = load_error(tmp_path, f"{HEADER},tensor_bytes\nl0,1,1,0,4\n")
+    assert ":2: field 'tensor_bytes': tensors sum to 4 bytes but 'bytes' is 0" in msg
+
+
+def test_tensor_names_count_must_match(tmp_path: Path) -> None:
+    msg = load_error(tmp_path, f"{TENSOR_HEADER}\nl0,1,1,5,2;3,weight\n")
+    assert ":2: field 'tensor_names': 1 names for 2 tensors" in msg
+
+
+def test_tensor_names_need_tensor_bytes(tmp_path: Path) -> None:
+    msg = load_error(tmp_path, f"{TENSOR_HEADER}\nl0,1,1,5,,weight\n")
+    assert ":2: field 'tensor_names'" in msg and "'tensor_bytes' is empty" in msg
+    msg = load_error(tmp_path, f"{HEADER},tensor_names\nl0,1,1,5,weight\n")
+    assert ":1:" in msg and "'tensor_names' needs a 'tensor_bytes' column" in msg
+
+
+def test_unwritable_tensor_name_is_refused() -> None:
+    tr = Trace.from_layers([1.0], [1.0], [8], tensors=[[4, 4]], tensor_names=[["a;b", "c"]])
+    with pytest.raises(DearsimError, match="tensor name 'a;b' cannot be written"):
+        format_trace(tr)
+
+
+def test_version_1_header_cannot_hold_a_breakdown() -> None:
+    with pytest.raises(DearsimError, match="version 1 cannot hold"):
+        format_trace(breakdown_trace(), header={"version": 1})
+    # version 2 may be asked for without a breakdown
+    assert "\nversion: 2\n" in format_trace(sample_trace(), header={"version": 2})
+
+
+def test_to_frame_has_the_tensor_columns() -> None:
+    pytest.importorskip("pandas")
+    f = breakdown_trace().to_frame()
+    assert list(f["tensor_bytes"]) == ["6912;256", "", "40000;40", "4;8"]
+    assert list(f["tensor_names"]) == ["weight;bias", "", "weight;bias", ";b"]
+    assert list(f["tensors"]) == [2, 0, 2, 2]
+    assert "tensor_bytes" not in sample_trace().to_frame().columns

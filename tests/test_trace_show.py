@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRACES = ROOT / "traces"
 
 # file -> (batch size, sequence length, exact parameter count, published count, tolerance)
-SHIPPED = {
+SHIPPED: dict[str, tuple[int, int | None, int, int, int]] = {
     # The quick start's example: torchvision vgg16 (configuration D), 138,357,544 published.
     "vgg16-b32.csvy": (32, None, 138_357_544, 138_357_544, 0),
     # torchvision resnet50 / densenet201: the published counts, exactly.
@@ -84,6 +84,46 @@ def test_shipped_layer_structure() -> None:
     assert sum(".attention.self.query" in n for n in large.names) == 24
 
 
+# file -> parameter tensors (len(list(model.parameters())): a tied weight once)
+TENSORS = {
+    "vgg16-b32.csvy": 32,  # 13 convolutions + 3 linear layers, weight and bias each
+    "resnet50-b64.csvy": 161,  # 53 convolutions (no bias), 53 batch norms x 2, fc x 2
+    "densenet201-b32.csvy": 604,  # 200 convolutions, 201 batch norms x 2, classifier x 2
+    "inception_v4-b64.csvy": 449,  # 149 convolutions, 149 batch norms x 2, classifier x 2
+    "bert-base-b64-s64.csvy": 206,  # see tests/test_synth.py
+    "bert-large-b32-s64.csvy": 398,
+}
+
+
+@pytest.mark.parametrize("fname", sorted(SHIPPED))
+def test_shipped_trace_has_the_per_tensor_breakdown(fname: str) -> None:
+    trace = load_trace(TRACES / fname)
+    assert trace.meta["version"] == 2 and trace.has_breakdown
+    assert trace.num_tensors == TENSORS[fname]
+    for i, (tensors, names) in enumerate(zip(trace.tensors, trace.tensor_names)):
+        assert sum(tensors) == trace.size[i] and all(b % 4 == 0 for b in tensors)
+        assert len(names) == len(tensors) and len(set(names)) == len(names)
+        assert set(names) <= {"weight", "bias"}, (trace.names[i], names)
+        # a layer's weight comes before its bias, as modules register them
+        assert list(names) == sorted(names, key=["weight", "bias"].index)
+    assert sum(b for t in trace.tensors for b in t) // 4 == SHIPPED[fname][2]
+
+
+def test_shipped_tensors_of_known_layers() -> None:
+    r50 = load_trace(TRACES / "resnet50-b64.csvy")
+    by = dict(zip(r50.names, zip(r50.tensors, r50.tensor_names)))
+    assert by["conv1"] == ((4 * 64 * 3 * 7 * 7,), ("weight",))  # no bias
+    assert by["bn1"] == ((256, 256), ("weight", "bias"))
+    assert by["fc"] == ((4 * 2048 * 1000, 4000), ("weight", "bias"))
+    bert = load_trace(TRACES / "bert-base-b64-s64.csvy")
+    by = dict(zip(bert.names, zip(bert.tensors, bert.tensor_names)))
+    assert by["bert.embeddings.word_embeddings"] == ((4 * 30528 * 768,), ("weight",))
+    assert by["cls.predictions.decoder"] == ((4 * 30528,), ("bias",))  # weight tied
+    assert by["bert.encoder.layer.0.attention.self.query"] == (
+        (4 * 768 * 768, 4 * 768), ("weight", "bias")
+    )
+
+
 @pytest.mark.parametrize("fname", sorted(SHIPPED))
 def test_shipped_trace_says_how_it_was_made(fname: str) -> None:
     meta = load_trace(TRACES / fname).meta
@@ -126,8 +166,10 @@ def test_shipped_times_lie_within_the_roofline_bounds(fname: str) -> None:
     # Update: plain SGD streams 3 x 4 bytes per parameter, plus one launch per tensor.
     upd = math.fsum(trace.update)
     streamed = 3 * trace.total_bytes / byte_rate
-    assert upd >= streamed * (1 - 1e-9)
-    assert upd <= streamed + 4 * trace.num_layers * g["launch_overhead_s"]
+    assert upd == pytest.approx(streamed + trace.num_tensors * g["launch_overhead_s"], rel=1e-9)
+    for i in range(trace.num_layers):
+        expect = 3 * trace.size[i] / byte_rate + len(trace.tensors[i]) * g["launch_overhead_s"]
+        assert trace.update[i] == pytest.approx(expect, rel=1e-9)
 
 
 def test_shipped_resnet50_compute_is_plausible_for_a_2080ti() -> None:
@@ -152,6 +194,7 @@ def test_show_prints_the_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert f"{sum(t.fwd) * 1e3:.3f} ms" in out
     assert f"{sum(t.bwd) * 1e3:.3f} ms" in out
     assert "largest layers" in out and "layer4.0.conv2" in out
+    assert "tensors     161 (per-tensor breakdown given)" in out
     assert "provenance:" in out and "synthesised" in out and "RTX 2080 Ti" in out
 
 
@@ -162,6 +205,8 @@ def test_show_json(capsys: pytest.CaptureFixture[str]) -> None:
     s = json.loads(out)
     assert s["params"] == 110_111_042
     assert s["layers"] == 105
+    assert s["tensors"] == 206 and s["has_breakdown"] is True
+    assert s["largest"][0]["tensors"] == 1  # the word embeddings: one tensor
     assert len(s["largest"]) == 3
     assert s["largest"][0]["name"] == "bert.embeddings.word_embeddings"
     assert s["provenance"]["method"] == "synthesised"
@@ -174,6 +219,7 @@ def test_show_works_on_a_plain_csv_and_the_example(capsys, tmp_path: Path) -> No
     rc, out, err = run(capsys, "trace", "show", p)
     assert rc == 0, err
     assert "3 (2 with gradients)" in out
+    assert "tensors     2 (no per-tensor breakdown: one per layer with gradients)" in out
     assert "1,100 if 4 bytes each" in out
     assert "provenance: none recorded" in out
     rc, out, err = run(capsys, "trace", "show", TRACES / "vgg16-b32.csvy", "--top", "0")
@@ -181,12 +227,32 @@ def test_show_works_on_a_plain_csv_and_the_example(capsys, tmp_path: Path) -> No
     assert "138,357,544" in out and "largest layers" not in out
 
 
+def test_show_counts_the_tensors_of_a_plain_csv(capsys, tmp_path: Path) -> None:
+    p = tmp_path / "t.csv"
+    p.write_text("name,fwd_ms,bwd_ms,bytes,tensor_bytes,tensor_names\n"
+                 "conv,1,2,400,300;100,weight;bias\nrelu,0.5,0.5,0,,\nfc,1,2,4000,,\n")
+    rc, out, err = run(capsys, "trace", "show", p, "--json")
+    assert rc == 0, err
+    s = json.loads(out)
+    assert (s["tensors"], s["has_breakdown"]) == (3, True)
+    assert [r["tensors"] for r in s["largest"]] == [1, 2]
+
+
+def test_summary_library_names_parameters() -> None:
+    from dearsim.errors import ParamError
+    from dearsim.summary import summarise
+
+    with pytest.raises(ParamError) as info:
+        summarise(load_trace(TRACES / "vgg16-b32.csvy"), top=-1)
+    assert info.value.param == "top" and str(info.value) == "top: must be >= 0, got -1"
+
+
 def test_show_errors_are_one_line(capsys, tmp_path: Path) -> None:
     line = one_error_line(*run(capsys, "trace", "show", tmp_path / "missing.csvy"))
     assert "missing.csvy" in line and "not found" in line
     line = one_error_line(*run(capsys, "trace", "show", TRACES / "resnet50-b64.csvy",
                                "--top", "-1"))
-    assert "--top" in line
+    assert line == "dearsim: error: --top: must be >= 0, got -1"
 
 
 def test_show_never_imports_torch(tmp_path: Path) -> None:
@@ -219,16 +285,47 @@ def test_synth_checks_the_gpu_before_needing_torch(capsys, monkeypatch, tmp_path
     monkeypatch.setitem(sys.modules, "torch", None)
     line = one_error_line(*run(capsys, "trace", "synth", "--model", "resnet50", "--batch-size",
                                "2", "--gpu", "tpu9", "--out", tmp_path / "x.csvy"))
-    assert "unknown GPU 'tpu9'" in line and "rtx2080ti" in line
+    assert line.startswith("dearsim: error: --gpu: unknown GPU 'tpu9'") and "rtx2080ti" in line
     line = one_error_line(*run(capsys, "trace", "synth", "--model", "resnet50", "--batch-size",
                                "0", "--out", tmp_path / "x.csvy"))
-    assert "--batch-size" in line
+    assert line == "dearsim: error: --batch-size: must be a positive integer, got 0"
     line = one_error_line(*run(capsys, "trace", "synth", "--model", "resnet50", "--batch-size",
                                "2", "--created", "yesterday", "--out", tmp_path / "x.csvy"))
-    assert "--created" in line
+    assert line == "dearsim: error: --created: must be a date YYYY-MM-DD, got 'yesterday'"
     line = one_error_line(*run(capsys, "trace", "synth", "--model", "resnet50", "--batch-size",
                                "2", "--mem-eff", "1.5", "--out", tmp_path / "x.csvy"))
-    assert "--mem-eff" in line
+    assert line == "dearsim: error: --mem-eff: must be in (0, 1], got 1.5"
+    line = one_error_line(*run(capsys, "trace", "synth", "--model", "resnet50", "--batch-size",
+                               "2", "--launch-us", "-1", "--out", tmp_path / "x.csvy"))
+    assert line == "dearsim: error: --launch-us: must be a number >= 0, got -1.0"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [({"batch_size": 0}, "batch_size"), ({"gpu": "tpu9"}, "gpu"),
+     ({"compute_eff": 0.0}, "compute_eff"), ({"mem_eff": 2.0}, "mem_eff"),
+     ({"launch_us": -1.0}, "launch_us"), ({"created": "soon"}, "created")],
+)
+def test_synth_library_names_parameters_not_flags(kwargs: dict, param: str) -> None:
+    """No torch needed: arguments are checked before the model is built."""
+    from dearsim.errors import ParamError
+    from dearsim.synth.api import synthesise_trace
+
+    args = {"model": "resnet50", "batch_size": 2, **kwargs}
+    with pytest.raises(ParamError) as info:
+        synthesise_trace(**args)
+    assert info.value.param == param
+    assert str(info.value).startswith(f"{param}: ") and "--" not in str(info.value)
+
+
+def test_importing_the_library_never_imports_torch() -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import dearsim, dearsim.synth, dearsim.synth.api, dearsim.summary, dearsim.cli_trace\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                       check=False)
+    assert r.returncode == 0, r.stderr
 
 
 def test_every_shipped_trace_is_checked_here() -> None:

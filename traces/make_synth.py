@@ -2,7 +2,9 @@
 (RTX 2080 Ti, fp32).
 
 Each file is what ``dearsim trace synth`` writes for the command recorded in its
-``provenance.command``; this script runs those six commands in-process with a fixed creation
+``provenance.command`` (a version-2 trace with the per-tensor columns ``tensor_bytes`` and
+``tensor_names``); this script makes the same traces with the library
+(:func:`dearsim.synth.api.synthesise_trace`, not the command line) with a fixed creation
 date, so the files are byte-for-byte reproducible for the same versions of torch, torchvision,
 timm and transformers (recorded in ``provenance.framework``). Needs the ``synth`` extra:
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dearsim.cli_trace import synthesise_trace
+from dearsim.synth.api import synthesise_trace
 from dearsim.trace import format_trace
 
 CREATED = "2026-11-25"
@@ -45,8 +47,9 @@ def render(model: str, batch: int, seq_len: int | None) -> tuple[str, str]:
     """(file text, one-line summary) of one trace."""
     trace, header = synthesise_trace(model, batch, GPU, seq_len=seq_len, created=CREATED)
     params = header["provenance"]["totals"]["params"]
-    summary = (f"{trace.num_layers} layers, {params:,} parameters, fwd {sum(trace.fwd) * 1e3:.1f} "
-               f"+ bwd {sum(trace.bwd) * 1e3:.1f} + update {sum(trace.update) * 1e3:.1f} ms")
+    summary = (f"{trace.num_layers} layers, {trace.num_tensors} tensors, {params:,} parameters, "
+               f"fwd {sum(trace.fwd) * 1e3:.1f} + bwd {sum(trace.bwd) * 1e3:.1f} "
+               f"+ update {sum(trace.update) * 1e3:.1f} ms")
     return format_trace(trace, header), summary
 
 

@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DearsimError
+from ..errors import DearsimError, ParamError
 
 INSTALL_HINT = "pip install 'dearsim[synth]'"
 BERT_VOCAB = 30522  # the uncased BERT WordPiece vocabulary
 DEFAULT_IMAGE_SIZE = 224
-DEFAULT_SEQ_LEN = 128  # when --seq-len is not given for a BERT model
+DEFAULT_SEQ_LEN = 128  # when seq_len is not given for a BERT model
 
 # name -> (hidden size, layers, attention heads, FFN size, pretty name)
 BERT_CONFIGS = {
@@ -100,24 +100,28 @@ def build(
     image_size: int | None = None,
     device: str = "meta",
 ) -> Workload:
-    """Build the workload for ``name`` (see the module docstring)."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise DearsimError(f"--batch-size must be a positive integer, got {batch_size!r}")
-    if seq_len is not None and (not isinstance(seq_len, int) or seq_len < 1):
-        raise DearsimError(f"--seq-len must be a positive integer, got {seq_len!r}")
-    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
-        raise DearsimError(f"--image-size must be a positive integer, got {image_size!r}")
+    """Build the workload for ``name`` (see the module docstring).
+
+    Bad arguments raise :class:`~dearsim.errors.ParamError` naming the parameter."""
+    for param, value, optional in (
+        ("batch_size", batch_size, False), ("seq_len", seq_len, True),
+        ("image_size", image_size, True),
+    ):
+        if optional and value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ParamError(param, f"must be a positive integer, got {value!r}")
     require("torch")
     if ":" in name:
         return user_workload(name, batch_size, seq_len=seq_len, device=device)
     key = canonical_name(name)
     if key in BERT_CONFIGS:
         if image_size is not None:
-            raise DearsimError(f"--image-size applies to image models, not {name}")
+            raise ParamError("image_size", f"applies to image models, not {name}")
         return bert(key, batch_size, seq_len or DEFAULT_SEQ_LEN, device=device)
     if seq_len is not None:
-        raise DearsimError(
-            f"--seq-len applies to BERT models and MODULE:FUNCTION models, not {name}"
+        raise ParamError(
+            "seq_len", f"applies to BERT models and MODULE:FUNCTION models, not {name}"
         )
     if key == "inception_v4":
         return inception_v4(batch_size, image_size or DEFAULT_IMAGE_SIZE, device=device)
@@ -217,7 +221,7 @@ def bert(key: str, batch_size: int, seq_len: int, device: str = "meta") -> Workl
 
     hidden, layers, heads, ffn, pretty = BERT_CONFIGS[key]
     if seq_len > 512:
-        raise DearsimError(f"--seq-len must be at most 512 (BERT's position table), got {seq_len}")
+        raise ParamError("seq_len", f"must be at most 512 (BERT's position table), got {seq_len}")
     vocab = padded_vocab()
     config = transformers.BertConfig(
         vocab_size=vocab,
@@ -280,15 +284,15 @@ def _first_line(exc: BaseException) -> str:
 def _load_function(spec: str) -> Callable[..., Any]:
     mod_name, _, fn_name = spec.rpartition(":")
     if not mod_name or not fn_name:
-        raise DearsimError(f"--model {spec!r}: expected MODULE:FUNCTION")
+        raise ParamError("model", f"{spec!r}: expected MODULE:FUNCTION")
     try:
         if mod_name.endswith(".py") or "/" in mod_name or "\\" in mod_name:
             path = Path(mod_name)
             if not path.is_file():
-                raise DearsimError(f"--model {spec!r}: file {mod_name} not found")
+                raise ParamError("model", f"{spec!r}: file {mod_name} not found")
             module_spec = importlib.util.spec_from_file_location(path.stem, path)
             if module_spec is None or module_spec.loader is None:
-                raise DearsimError(f"--model {spec!r}: cannot import {mod_name}")
+                raise ParamError("model", f"{spec!r}: cannot import {mod_name}")
             module = importlib.util.module_from_spec(module_spec)
             module_spec.loader.exec_module(module)
         else:
@@ -298,14 +302,15 @@ def _load_function(spec: str) -> Callable[..., Any]:
     except DearsimError:
         raise
     except Exception as exc:  # noqa: BLE001 - any import failure is the user's module
-        raise DearsimError(
-            f"--model {spec!r}: cannot import {mod_name}: {type(exc).__name__}: {_first_line(exc)}"
+        raise ParamError(
+            "model",
+            f"{spec!r}: cannot import {mod_name}: {type(exc).__name__}: {_first_line(exc)}"
         ) from None
     fn = getattr(module, fn_name, None)
     if fn is None:
-        raise DearsimError(f"--model {spec!r}: {mod_name} has no attribute {fn_name!r}")
+        raise ParamError("model", f"{spec!r}: {mod_name} has no attribute {fn_name!r}")
     if not callable(fn):
-        raise DearsimError(f"--model {spec!r}: {mod_name}.{fn_name} is not callable")
+        raise ParamError("model", f"{spec!r}: {mod_name}.{fn_name} is not callable")
     return fn
 
 
@@ -340,23 +345,26 @@ def user_workload(
         with torch.device(device):
             result = fn(**kwargs)
     except Exception as exc:  # noqa: BLE001 - the user's code failed
-        raise DearsimError(
-            f"--model {spec!r}: the function raised {type(exc).__name__}: {_first_line(exc)}"
+        raise ParamError(
+            "model",
+            f"{spec!r}: the function raised {type(exc).__name__}: {_first_line(exc)}"
         ) from None
     if not isinstance(result, tuple) or len(result) not in (2, 3):
-        raise DearsimError(
-            f"--model {spec!r}: the function must return (model, example_input) or "
+        raise ParamError(
+            "model",
+            f"{spec!r}: the function must return (model, example_input) or "
             f"(model, example_input, loss_fn), got {type(result).__name__}"
         )
     model, example = result[0], result[1]
     loss_fn = result[2] if len(result) == 3 else None
     if not isinstance(model, torch.nn.Module):
-        raise DearsimError(
-            f"--model {spec!r}: the first returned value must be a torch.nn.Module, "
+        raise ParamError(
+            "model",
+            f"{spec!r}: the first returned value must be a torch.nn.Module, "
             f"got {type(model).__name__}"
         )
     if loss_fn is not None and not callable(loss_fn):
-        raise DearsimError(f"--model {spec!r}: the returned loss_fn is not callable")
+        raise ParamError("model", f"{spec!r}: the returned loss_fn is not callable")
     model = model.to(device)
     model.train()
 
@@ -371,8 +379,9 @@ def user_workload(
     elif isinstance(example, (tuple, list)):
         args, kw = tuple(move(v) for v in example), {}
     else:
-        raise DearsimError(
-            f"--model {spec!r}: example_input must be a tensor, a tuple of inputs or a dict "
+        raise ParamError(
+            "model",
+            f"{spec!r}: example_input must be a tensor, a tuple of inputs or a dict "
             f"of keyword inputs, got {type(example).__name__}"
         )
 
@@ -383,17 +392,20 @@ def user_workload(
         for t in flat:
             if isinstance(t, torch.Tensor) and t.is_floating_point():
                 return t if t.dim() == 0 else t.sum()
-        raise DearsimError(f"--model {spec!r}: the model's output has no floating-point tensor")
+        raise ParamError("model", f"{spec!r}: the model's output has no floating-point tensor")
 
     if seq_len is not None and "seq_len" not in kwargs:
-        raise DearsimError(f"--model {spec!r}: --seq-len given but the function takes no seq_len")
+        raise ParamError(
+            "seq_len", f"given as {seq_len}, but {spec} takes no seq_len"
+        )
     if "batch_size" not in kwargs:
         first = next((t for t in (*args, *kw.values()) if isinstance(t, torch.Tensor)), None)
         got = first.shape[0] if first is not None and first.dim() > 0 else None
         if got != batch_size:
-            raise DearsimError(
-                f"--model {spec!r}: the function takes no batch_size and its example input has "
-                f"batch {got}, not --batch-size {batch_size}"
+            raise ParamError(
+                "batch_size",
+                f"is {batch_size}, but {spec} takes no batch_size and its example input has "
+                f"batch {got}",
             )
     key = spec.rpartition(":")[2]
     return Workload(

@@ -14,6 +14,8 @@ allocated or computed) and intercepts every ATen operator with a ``TorchDispatch
   ``detach``, ``empty``...) move nothing and launch nothing, so they are left out.
 * Every operator is charged to a **layer**, the module that directly owns parameters
   (weights and bias together), see :func:`profile`.
+* A layer's gradient is broken down into its **parameter tensors** (``weight``, ``bias``, ...)
+  in the order the model registers them; the trace's ``tensor_bytes``/``tensor_names``.
 
 :func:`synthesise` turns the counts into a :class:`~dearsim.trace.Trace` with a GPU roofline
 (:mod:`dearsim.synth.gpus`): an operator takes ``max(flops / (peak * compute_eff),
@@ -34,7 +36,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import flop_registry
 
-from ..errors import DearsimError
+from ..errors import DearsimError, ParamError
 from ..trace import Trace
 from .gpus import GPU
 from .models import Workload
@@ -111,6 +113,10 @@ class LayerCounts:
     params: int = 0  # parameters whose gradient this layer owns
     tensors: int = 0  # parameter tensors (an optimiser update kernel each)
     param_bytes: int = 0
+    #: Per parameter tensor, in registration order: gradient bytes and name (the name local to
+    #: the layer's module, ``weight``; the model-wide name for a tensor another module owns).
+    tensor_bytes: list[int] = field(default_factory=list)
+    tensor_names: list[str] = field(default_factory=list)
     fwd_ops: list[tuple[int, int]] = field(default_factory=list)  # (flops, bytes) per operator
     bwd_ops: list[tuple[int, int]] = field(default_factory=list)
 
@@ -239,7 +245,10 @@ class _ModuleStack:
 
 def _owners(model: torch.nn.Module) -> tuple[dict[int, str], dict[int, str], dict[int, Any]]:
     """(module id -> name for modules owning trainable parameters directly,
-    param id -> name of its first owner in registration order, param id -> param)."""
+    param id -> name of its first owner in registration order, param id -> param).
+
+    ``params`` is in registration order: ``model.parameters()`` order, a tied parameter
+    once, where its first owner registers it."""
     candidates: dict[int, str] = {}
     owner: dict[int, str] = {}
     params: dict[int, Any] = {}
@@ -254,6 +263,14 @@ def _owners(model: torch.nn.Module) -> tuple[dict[int, str], dict[int, str], dic
                 owner[id(p)] = label
                 params[id(p)] = p
     return candidates, owner, params
+
+
+def _param_names(model: torch.nn.Module) -> dict[int, str]:
+    """param id -> model-wide name (``layer1.0.conv1.weight``) at its first registration."""
+    out: dict[int, str] = {}
+    for name, p in model.named_parameters():  # a shared parameter once, where first seen
+        out[id(p)] = name
+    return out
 
 
 def _meta_failure(w: Workload, exc: Exception) -> DearsimError:
@@ -326,6 +343,33 @@ def _discover(
     return order, assign, params, unused, free
 
 
+def _add_tensors(
+    layers: dict[str, LayerCounts],
+    assign: dict[int, str],
+    params: dict[int, Any],
+    module_of_layer: dict[str, Any],
+    full_names: dict[int, str],
+) -> None:
+    """Give each layer its parameter tensors: those its module registers, in its
+    ``named_parameters(recurse=False)`` order, under their local names (``weight``); then
+    any it was given that another module registers (first used here), under their model-wide
+    names. ``assign`` is in the model's registration order."""
+    for name, lc in layers.items():
+        mine = [pid for pid in assign if assign[pid] == name]
+        local = {id(p): n for n, p in module_of_layer[name].named_parameters(recurse=False)}
+        pos = {n: i for i, n in enumerate(local.values())}
+        own = sorted((pid for pid in mine if pid in local), key=lambda pid: pos[local[pid]])
+        foreign = [pid for pid in mine if pid not in local]
+        for pid in own + foreign:
+            p = params[pid]
+            nbytes = p.numel() * p.element_size()  # the gradient has the parameter's dtype
+            lc.params += p.numel()
+            lc.tensors += 1
+            lc.param_bytes += nbytes
+            lc.tensor_bytes.append(nbytes)
+            lc.tensor_names.append(local.get(pid) or full_names[pid])
+
+
 def profile(w: Workload) -> Profile:
     """Count every operator of one training step of ``w`` and charge it to a layer.
 
@@ -343,17 +387,14 @@ def profile(w: Workload) -> Profile:
     """
     order, assign, params, unused, free = _discover(w)
     layers = {name: LayerCounts(name) for name in order}
-    for pid, name in assign.items():
-        p = params[pid]
-        lc = layers[name]
-        lc.params += p.numel()
-        lc.tensors += 1
-        lc.param_bytes += p.numel() * p.element_size()
     layer_of_module: dict[int, str] = {}
+    module_of_layer: dict[str, torch.nn.Module] = {}
     for mname, m in w.model.named_modules():
         label = mname or type(m).__name__
         if label in layers and id(m) not in layer_of_module:
             layer_of_module[id(m)] = label
+            module_of_layer.setdefault(label, m)
+    _add_tensors(layers, assign, params, module_of_layer, _param_names(w.model))
 
     first = order[0]
     state: dict[str, Any] = {
@@ -454,11 +495,16 @@ def update_time(layer: LayerCounts, gpu: GPU, optimizer: str) -> float:
     return layer.param_bytes * per_elem / gpu.byte_rate + layer.tensors * gpu.launch_overhead_s
 
 
-def to_trace(prof: Profile, gpu: GPU, optimizer: str, name: str, batch_size: int | None) -> Trace:
+def _check_optimizer(optimizer: str) -> None:
     if optimizer not in OPTIMIZERS:
-        raise DearsimError(
-            f"unknown optimizer {optimizer!r} (known: {', '.join(OPTIMIZERS)})"
+        raise ParamError(
+            "optimizer", f"unknown optimizer {optimizer!r} (known: {', '.join(OPTIMIZERS)})"
         )
+
+
+def to_trace(prof: Profile, gpu: GPU, optimizer: str, name: str, batch_size: int | None) -> Trace:
+    """The trace of a profile: per-layer times on ``gpu`` and the per-tensor breakdown."""
+    _check_optimizer(optimizer)
     ls = prof.layers
     return Trace.from_layers(
         fwd=[l.pass_time(gpu, "fwd") for l in ls],
@@ -468,6 +514,8 @@ def to_trace(prof: Profile, gpu: GPU, optimizer: str, name: str, batch_size: int
         names=[l.name for l in ls],
         name=name,
         batch_size=batch_size,
+        tensors=[l.tensor_bytes for l in ls],
+        tensor_names=[l.tensor_names for l in ls],
     )
 
 
@@ -490,8 +538,7 @@ def synthesise(
 ) -> tuple[Trace, dict[str, Any]]:
     """Profile ``w`` and model it on ``gpu``: the trace and its header (see :func:`save`)."""
     optimizer = optimizer or w.default_optimizer
-    if optimizer not in OPTIMIZERS:
-        raise DearsimError(f"unknown optimizer {optimizer!r} (known: {', '.join(OPTIMIZERS)})")
+    _check_optimizer(optimizer)
     prof = profile(w)
     parts = [w.key, f"b{w.batch_size}"] if w.batch_size else [w.key]
     if "seq_len" in w.info:
