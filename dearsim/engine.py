@@ -27,7 +27,7 @@ from enum import Enum
 from typing import Any, NamedTuple, Protocol
 
 from simpy.core import NORMAL, URGENT, Environment
-from simpy.events import Event
+from simpy.events import PENDING, Event
 
 from .cluster import Cluster
 from .network import LinearCosts, Op
@@ -59,12 +59,13 @@ class Signal(Event):
         """Whether it has happened and everything waiting on it has been told."""
         return self.callbacks is None
 
-    def on_done(self, callback: Callable[[Any], None]) -> None:
-        """Call ``callback(value)`` when it happens (at once if it already has)."""
+    def on_done(self, callback: Callable[[Signal], None]) -> None:
+        """Call ``callback(signal)`` when it happens (at once if it already has); the
+        signal's :attr:`value` is what it carries (a collective's record)."""
         if self.callbacks is None:
-            callback(self._value)
+            callback(self)
         else:
-            self.callbacks.append(lambda ev: callback(ev._value))
+            self.callbacks.append(callback)  # type: ignore[arg-type]
 
     def fire(self, value: Any = None) -> None:
         """Make a schedule's own signal happen now."""
@@ -72,10 +73,23 @@ class Signal(Event):
 
 
 class _Timer(Signal):
-    """A signal that happens a delay after it is armed, at a given priority: SimPy's
-    ``Timeout`` (which is written exactly this way) with the priority as a parameter and the
-    arming separate from the creation, so posters of a collective can wait on it before the
-    link knows when it ends."""
+    """A signal that happens ``delay`` from now at a given priority: SimPy's ``Timeout``,
+    written the same way, with the priority as a parameter. Created without a delay it waits
+    to be :meth:`arm`-ed, so posters of a collective can wait on it before the link knows
+    when it ends."""
+
+    def __init__(
+        self, env: Environment, delay: float | None = None, value: Any = None,
+        priority: int = NORMAL,
+    ) -> None:
+        self.env = env
+        self.callbacks = []
+        if delay is None:
+            self._value = PENDING
+        else:
+            self._ok = True
+            self._value = value
+            env.schedule(self, priority, delay)
 
     def arm(self, delay: float, value: Any, priority: int) -> _Timer:
         self._ok = True
@@ -125,7 +139,7 @@ class Link:
         if nbytes <= 0:
             raise ValueError("a message of 0 bytes is never sent")
         if self.posters == 1:
-            return self._launch(_Timer(self.env), op, nbytes, iteration, layers, tag, self.env.now)
+            return self._launch(None, op, nbytes, iteration, layers, tag, self.env.now)
         key = (op, iteration, layers, tag)
         entry = self._pending.get(key)
         if entry is None:
@@ -138,7 +152,7 @@ class Link:
 
     def _launch(
         self,
-        sig: _Timer,
+        sig: _Timer | None,
         op: Op,
         nbytes: int,
         iteration: int,
@@ -153,6 +167,8 @@ class Link:
         rec = CollectiveRecord(op, nbytes, layers, iteration, tag, posted, end - duration, end)
         self.free_at = end
         self.records.append(rec)
+        if sig is None:
+            return _Timer(self.env, wait + duration, rec, NORMAL)
         return sig.arm(wait + duration, rec, NORMAL)
 
     @property
@@ -226,7 +242,7 @@ class WorkerClass:
             if layer == 0 and kind == BWD:
                 self.bp_end[it] = now + total
         self._free_at = now + total
-        return _Timer(env).arm(total, None, URGENT)
+        return _Timer(env, total, None, URGENT)
 
     def post(self, op: Op, nbytes: int, iteration: int, layers: Range, tag: int = 0) -> Signal:
         """Post a collective; the signal fires (value: its :class:`CollectiveRecord`) when it
@@ -272,9 +288,8 @@ class Simulation:
 
     def call_at(self, time: float, callback: Callable[[], None]) -> None:
         """Run ``callback`` at absolute ``time`` (after the compute ends of that instant)."""
-        timer = _Timer(self.env)
-        timer.on_done(lambda _value: callback())
-        timer.arm(max(0.0, time - self.env.now), None, NORMAL)
+        timer = _Timer(self.env, max(0.0, time - self.env.now), None, NORMAL)
+        timer.callbacks.append(lambda _ev: callback())  # type: ignore[union-attr]
 
 
 @dataclass

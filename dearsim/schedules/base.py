@@ -217,10 +217,16 @@ def forward_ops(
     return ops
 
 
-def update_ops(trace: Trace, it: int) -> list[ComputeOp]:
-    """The whole update of iteration ``it``'s gradients, in forward layer order (schedules
-    with a global barrier run it after the barrier)."""
-    return [(UPDATE, layer, it) for layer in range(trace.num_layers) if trace.update[layer] > 0]
+def layers_with_updates(trace: Trace) -> list[int]:
+    """The layers whose update takes time, in forward order."""
+    return [layer for layer in range(trace.num_layers) if trace.update[layer] > 0]
+
+
+def update_ops(layers: Sequence[int], it: int) -> list[ComputeOp]:
+    """The whole update of iteration ``it``'s gradients (``layers`` from
+    :func:`layers_with_updates`), in forward layer order: schedules with a global barrier run
+    it after the barrier."""
+    return [(UPDATE, layer, it) for layer in layers]
 
 
 # --------------------------------------------------------------------------- coordination

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Generator
+from functools import partial
 from typing import Any
 
 from .._types import PosInt
@@ -107,9 +108,9 @@ class Core:
             for w in self.sim.classes:
                 signal = w.post(Op.ALLREDUCE, size, it, (layer, layer), tag=k)
             assert signal is not None
-            signal.on_done(lambda _rec, it=it, layer=layer, size=size: self._done(it, layer, size))
+            signal.on_done(partial(self._done, it, layer, size))
 
-    def _done(self, it: int, layer: int, size: int) -> None:
+    def _done(self, it: int, layer: int, size: int, _signal: Signal) -> None:
         self.credit = min(self.full, self.credit + size)
         key = (it, layer)
         self.left[key] -= 1

@@ -130,7 +130,7 @@ class Dear(Schedule):
                     sig = w.post(Op.ALL_GATHER, group.nbytes, it - 1, group.layers)
                     gathers[j] = sig
                     if chain and j + 1 < m:
-                        sig.on_done(lambda _rec: gather(j + 1))
+                        sig.on_done(lambda _sig: gather(j + 1))
 
                 gather(0)  # the barrier has passed
                 for j, (_group, layers) in enumerate(plan):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 from .._types import PosFloat
 from ..engine import Signal, Simulation, WorkerClass
@@ -126,10 +127,9 @@ class Coordinator(GradientPoster):
             for w in self.sim.classes:
                 signal = w.post(Op.ALLREDUCE, nbytes, it, layers, tag=items[0].key)
             assert signal is not None
-            count = len(items)
-            signal.on_done(lambda _rec, it=it, count=count: self._finished(it, count))
+            signal.on_done(partial(self._finished, it, len(items)))
 
-    def _finished(self, it: int, count: int) -> None:
+    def _finished(self, it: int, count: int, _signal: Signal) -> None:
         self._done(it)
         self.remaining[it] -= count
         if self.remaining[it] == 0:

@@ -31,6 +31,7 @@ from .base import (
     explicit_buckets,
     forward_ops,
     grad_tensors,
+    layers_with_updates,
     make_bucket,
     update_ops,
 )
@@ -101,10 +102,11 @@ class WfbpFamily(Schedule):
         trace = sim.trace
         n_layers = trace.num_layers
         segments = backward_segments(n_layers, plan.ready_layers)
+        updated = layers_with_updates(trace)
         for it in range(sim.iterations):
             # The previous iteration's update, then the forward pass: nothing in between
             # reacts to a single op, so they run as one stretch of the compute stream.
-            ops = update_ops(trace, it - 1) if it > 0 else []
+            ops = update_ops(updated, it - 1) if it > 0 else []
             ops += forward_ops(trace, range(n_layers), it, with_updates=False)
             yield w.run(ops)
             for segment in segments:
@@ -113,7 +115,7 @@ class WfbpFamily(Schedule):
             for ev in plan.barrier(w, it):
                 if not ev.done:
                     yield ev
-        last = update_ops(trace, sim.iterations - 1)
+        last = update_ops(updated, sim.iterations - 1)
         if last:
             yield w.run(last)
 
