@@ -42,7 +42,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -582,7 +582,8 @@ def _run_dear(schedule: Dear, trace: Trace, costs: LinearCosts, cluster: Cluster
             [op for i in range(a, b + 1) for op in ((("u", i),) if i in upd else ()) + (("f", i),)]
             for a, b in zip(starts, ends)
         ]
-        g_sum = seq_sums(st.uf_pair, [[(i if k == "u" else nl + i) for k, i in ops] for ops in g_ops])
+        g_idx = [[(i if k == "u" else nl + i) for k, i in ops] for ops in g_ops]
+        g_sum = seq_sums(st.uf_pair, g_idx)
     busy_mid = st.busy(True)
     bpw = np.zeros(st.c)
     rs_end = NEG
@@ -682,7 +683,6 @@ def _run_bytescheduler(schedule: ByteScheduler, trace, costs, cluster, n) -> Fas
     # forward: per class, cumulative (update + forward) per layer and whether layer waits
     uf = st.u + st.f
     uf_cum = np.cumsum(uf, axis=1)
-    f_cum = np.cumsum(st.f, axis=1)
     fwd_only = st.forward("none")
     busy_mid = st.busy(True)
     fin = np.full(st.n, NEG)  # when each layer's chunks of the previous iteration finished
@@ -898,4 +898,3 @@ def evaluate(
     return (float(raw.bp_end[-1]) - float(raw.bp_end[warmup])) / (iterations - 1 - warmup)
 
 
-_ = field  # dataclass helper kept for subclasses

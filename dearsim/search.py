@@ -63,7 +63,11 @@ METHODS: dict[str, tuple[str, ...]] = {
     "dear": ("scan", "bayes", "partition"),
 }
 #: the threshold option a ``scan`` varies
-THRESHOLD_OPTION = {"ddp": "bucket_cap_mb", "horovod": "fusion_threshold_mb", "dear": "threshold_mb"}
+THRESHOLD_OPTION = {
+    "ddp": "bucket_cap_mb",
+    "horovod": "fusion_threshold_mb",
+    "dear": "threshold_mb",
+}
 DEFAULT_BUDGET = {"scan": 64, "bayes": 0, "optimal": 0, "partition": 400}
 #: the real tuners' trial counts
 BAYES_TRIALS = {"dear": 10, "horovod": 20, "bytescheduler": 15}
@@ -227,11 +231,17 @@ def bayes(setting: Setting, scheduler: str, budget: int, seed: int) -> SearchRes
             return {"threshold_mb": float(x[0])}
 
     elif scheduler == "horovod":
-        space = [Real(0.0, 64.0, name="fusion_threshold_mb"), Real(1.0, 100.0, name="cycle_time_ms")]
+        space = [
+            Real(0.0, 64.0, name="fusion_threshold_mb"),
+            Real(1.0, 100.0, name="cycle_time_ms"),
+        ]
 
         def to_opts(x: list[Any]) -> dict[str, Any]:
             # 0 MB means no fusion; the option must be > 0: one byte fuses nothing either
-            return {"fusion_threshold_mb": max(float(x[0]), 1.0 / MIB), "cycle_time_ms": float(x[1])}
+            return {
+                "fusion_threshold_mb": max(float(x[0]), 1.0 / MIB),
+                "cycle_time_ms": float(x[1]),
+            }
 
     else:
         space = [
@@ -316,7 +326,9 @@ def ready_times(trace: Trace, cluster: Cluster) -> np.ndarray:
     return suffix * slow
 
 
-def optimal_buckets(trace: Trace, costs: LinearCosts, cluster: Cluster) -> tuple[list[Range], float]:
+def optimal_buckets(
+    trace: Trace, costs: LinearCosts, cluster: Cluster
+) -> tuple[list[Range], float]:
     """The partition of the gradient layers into contiguous buckets whose last all-reduce
     ends earliest (see the module docstring): the buckets in forward order and that end,
     relative to the end of the forward pass."""

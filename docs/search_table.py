@@ -49,7 +49,8 @@ def main() -> int:
             base = min(opt.iteration_time_s, hv.iteration_time_s, bs.iteration_time_s)
             dear = min(ds.iteration_time_s, dp.iteration_time_s)
             gain = base / dear - 1
-            verdict = ("tie" if abs(gain) < 1e-3 else "yes" if gain > 0 else "no") + f", {gain:+.1%}"
+            word = "tie" if abs(gain) < 1e-3 else "yes" if gain > 0 else "no"
+            verdict = f"{word}, {gain:+.1%}"
             ms = [wf.default_time_s, opt.default_time_s, mg.default_time_s, opt.iteration_time_s,
                   hv.default_time_s, hv.iteration_time_s, bs.default_time_s, bs.iteration_time_s,
                   ds.default_time_s, ds.iteration_time_s, dp.iteration_time_s]

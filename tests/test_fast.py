@@ -202,7 +202,7 @@ TICK = 2.0**-12  # seconds: every time below is a small multiple, so sums are ex
 def dyadic_cases(draw, name):
     """Times and collective costs on a dyadic grid: sums are exact, so gradients become
     ready exactly when collectives end, ticks fall exactly on ready times, and so on."""
-    from dearsim.network import LinearCosts, Line
+    from dearsim.network import Line, LinearCosts
 
     n = draw(st.integers(1, 8))
     grid = st.integers(0, 6).map(lambda k: k * TICK)

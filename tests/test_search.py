@@ -8,7 +8,6 @@ import itertools
 
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 from strategies import FEW, geq, networks, traces, worker_counts
 
 import dearsim
