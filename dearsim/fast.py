@@ -1,0 +1,900 @@
+"""A fast evaluator of every schedule, without SimPy: the same run as :mod:`dearsim.engine`,
+computed with numpy over whole iterations instead of one event at a time.
+
+:func:`run` returns a :class:`FastRun` (the backward-pass ends, the compute busy time and the
+collectives of every iteration); :func:`measure` turns it into the same
+:class:`~dearsim.result.Result` as :func:`dearsim.result.measure`, and :func:`simulate` mirrors
+:func:`dearsim.simulate`. Worker classes of different speeds are rows of one array, so a
+cluster of 1024 distinct speeds costs one computation, not 1024 processes.
+
+How each schedule is computed (the rules are those of the schedule modules):
+
+* **Compute streams.** A worker class runs its ops in stretches (the engine's
+  :meth:`~dearsim.engine.WorkerClass.run`); a stretch that starts at ``t`` ends at
+  ``t + (d_1 + d_2 + ...)``. The evaluator sums each stretch in the same order
+  (``np.add.accumulate`` is sequential), so the times at which gradients become ready are
+  the engine's to the last bit: the decisions that compare times (Horovod's ticks,
+  ByteScheduler's credit at an instant) see the same numbers.
+* **The link** is a FIFO whose collectives have known post times ``P`` and durations ``d``:
+  ``end_k = max(P_k, end_{k-1}) + d_k``, i.e. ``end = S + maximum.accumulate(P - S_prev)``
+  with ``S`` the running sum of the durations (equal to the engine's times up to rounding).
+* **WFBP family** (``wfbp``, ``ddp``, ``mgwfbp``, explicit buckets) and **DeAR**: the
+  barrier leaves the link empty, so an iteration depends only on when each worker class
+  starts it. Iterations are computed one by one until the classes start one in the same
+  relative position as the previous one; from then on every iteration is the previous one
+  shifted by the same period (identical workers: from the second iteration on).
+* **Horovod**: the ticks are at absolute times ``k * cycle``, so every iteration is computed,
+  vectorised within it: a gradient goes with the tick ``next_tick(ready)``; a tick's tensors
+  share one buffer when they fit the threshold (a Python scan splits the rare tick that does
+  not fit).
+* **ByteScheduler**: when the credit never stops a chunk (checked, vectorised, for the whole
+  iteration), every chunk is posted the instant its gradient is ready; otherwise a tight
+  Python event loop replays the queue and the credit for that iteration. The next forward
+  pass's per-layer waits are a ``maximum.accumulate``.
+
+Ties follow the engine: compute ends are handled before collective ends and ticks at the same
+instant (a tick takes every gradient ready at or before it; a chunk whose gradient is ready at
+the instant another chunk's all-reduce ends still sees that chunk's bytes as taken).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import schedules
+from .cluster import Cluster
+from .engine import CollectiveRecord, RawRun
+from .errors import DearsimError
+from .network import LinearCosts, NetworkModel, Op, load_network
+from .result import Result
+from .schedules import Schedule
+from .schedules.base import backward_segments, grad_tensors
+from .schedules.bytescheduler import ByteScheduler, layer_chunks
+from .schedules.dear import Dear
+from .schedules.horovod import Horovod
+from .schedules.wfbp import Wfbp, WfbpFamily
+from .trace import Trace, load_trace
+from .units import MIB
+
+__all__ = ["FastRun", "measure", "run", "simulate"]
+
+OPS = (Op.ALLREDUCE, Op.REDUCE_SCATTER, Op.ALL_GATHER)
+_AR, _RS, _AG = 0, 1, 2
+NEG = -math.inf
+
+
+# --------------------------------------------------------------------------- the result
+
+
+@dataclass
+class FastRun:
+    """What :func:`run` measured: per iteration, the backward-pass end (latest over the
+    worker classes) and the compute busy time (busiest class); every collective on the link
+    in link order as parallel arrays (``iteration`` is the iteration whose gradients it
+    carries)."""
+
+    iterations: int
+    bp_end: np.ndarray
+    busy: np.ndarray
+    op: np.ndarray
+    nbytes: np.ndarray
+    iteration: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    tag: np.ndarray
+    posted: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    #: iterations actually computed (the others were shifted copies)
+    computed: int = 0
+
+    @property
+    def collectives(self) -> int:
+        return len(self.op)
+
+    def per_iteration(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Collectives, bytes and link busy time of each iteration."""
+        n = self.iterations
+        count = np.bincount(self.iteration, minlength=n)
+        nbytes = np.bincount(self.iteration, weights=self.nbytes.astype(float), minlength=n)
+        busy = np.bincount(self.iteration, weights=self.end - self.start, minlength=n)
+        return count, nbytes, busy
+
+    def to_raw(self) -> RawRun:
+        """The engine's :class:`~dearsim.engine.RawRun` of the same run (for
+        :func:`dearsim.result.measure` and comparisons; slower than :func:`measure`)."""
+        recs = [
+            CollectiveRecord(OPS[o], int(nb), (int(a), int(b)), int(i), int(t), p, s, e)
+            for o, nb, i, a, b, t, p, s, e in zip(
+                self.op.tolist(),
+                self.nbytes.tolist(),
+                self.iteration.tolist(),
+                self.first.tolist(),
+                self.last.tolist(),
+                self.tag.tolist(),
+                self.posted.tolist(),
+                self.start.tolist(),
+                self.end.tolist(),
+            )
+        ]
+        return RawRun(self.iterations, self.bp_end.tolist(), self.busy.tolist(), recs)
+
+
+class _Log:
+    """Collectives of one iteration, appended as arrays."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[Any, ...]] = []
+
+    def add(self, op, nbytes, it, first, last, tag, posted, start, end) -> None:
+        m = len(start)
+        if m == 0:
+            return
+        self.parts.append(
+            (
+                np.full(m, op, dtype=np.int8) if np.isscalar(op) else op,
+                nbytes,
+                np.full(m, it, dtype=np.int64),
+                first,
+                last,
+                tag,
+                posted,
+                start,
+                end,
+            )
+        )
+
+
+def _concat(parts: list[tuple[Any, ...]], k: int, dtype: Any) -> np.ndarray:
+    if not parts:
+        return np.zeros(0, dtype=dtype)
+    return np.concatenate([np.asarray(p[k], dtype=dtype) for p in parts])
+
+
+def _shifted(logs: list[_Log], bp: list[float], busy: list[float], n: int, start_it: int,
+             delta: float) -> None:
+    """Fill iterations ``start_it..n-1`` as copies of iteration ``start_it - 1`` shifted by
+    ``delta`` per iteration."""
+    src = logs[start_it - 1]
+    for it in range(start_it, n):
+        k = it - start_it + 1
+        shift = k * delta
+        log = _Log()
+        for op, nb, its, fi, la, tg, po, st, en in src.parts:
+            log.parts.append((op, nb, its + k, fi, la, tg, po + shift, st + shift, en + shift))
+        logs.append(log)
+        bp.append(bp[start_it - 1] + shift)
+        busy.append(busy[start_it - 1])
+
+
+def _finish(n: int, bp: list[float], busy: list[float], logs: list[_Log], computed: int,
+            last_busy: float | None = None) -> FastRun:
+    parts = [p for log in logs for p in log.parts]
+    b = np.array(busy[:n], dtype=float)
+    if last_busy is not None:
+        b[n - 1] = last_busy
+    return FastRun(
+        iterations=n,
+        bp_end=np.array(bp[:n], dtype=float),
+        busy=b,
+        op=_concat(parts, 0, np.int8),
+        nbytes=_concat(parts, 1, np.int64),
+        iteration=_concat(parts, 2, np.int64),
+        first=_concat(parts, 3, np.int64),
+        last=_concat(parts, 4, np.int64),
+        tag=_concat(parts, 5, np.int64),
+        posted=_concat(parts, 6, float),
+        start=_concat(parts, 7, float),
+        end=_concat(parts, 8, float),
+        computed=computed,
+    )
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def durations(costs: LinearCosts, op: Op, nbytes: np.ndarray) -> np.ndarray:
+    """``costs.time(op, n)`` for an array of sizes (the same floats)."""
+    n = np.asarray(nbytes, dtype=float)
+    if costs.workers <= 1:
+        return np.zeros_like(n)
+    line = costs.allreduce if op is Op.ALLREDUCE else (
+        costs.reduce_scatter if op is Op.REDUCE_SCATTER else costs.all_gather
+    )
+    return np.where(n > 0, line.a + line.b * n, 0.0)
+
+
+def fifo(posted: np.ndarray, dur: np.ndarray, free: float = NEG) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and ends on a FIFO link free at ``free`` of collectives fully posted at
+    ``posted`` (in link order) lasting ``dur``: ``end_k = max(P_k, end_{k-1}) + d_k``."""
+    if len(dur) == 0:
+        return dur, dur
+    s = np.cumsum(dur)
+    lead = np.maximum.accumulate(posted - (s - dur))
+    if free > NEG:
+        lead = np.maximum(lead, free)
+    end = s + lead
+    prev = np.empty_like(end)
+    prev[0] = free
+    prev[1:] = end[:-1]
+    start = np.maximum(posted, prev)
+    return start, end
+
+
+def seq_sums(d: np.ndarray, segments: Sequence[Sequence[int]]) -> np.ndarray:
+    """Per worker class (rows of ``d``), each segment's ops summed in order from 0.0, as the
+    engine sums a stretch: ``(C, len(segments))``. (``np.add.accumulate`` is sequential;
+    padding a segment with trailing zeros leaves its sum unchanged.)"""
+    c = d.shape[0]
+    m = len(segments)
+    if m == 0:
+        return np.zeros((c, 0))
+    lens = np.fromiter((len(s) for s in segments), dtype=np.int64, count=m)
+    maxlen = int(lens.max())
+    if maxlen == 0:
+        return np.zeros((c, m))
+    flat = np.fromiter((x for s in segments for x in s), dtype=np.int64, count=int(lens.sum()))
+    if c * m * maxlen <= 1 << 22:
+        idx = np.full((m, maxlen), d.shape[1], dtype=np.int64)  # the pad column holds 0.0
+        mask = np.arange(maxlen)[None, :] < lens[:, None]
+        idx[mask] = flat
+        padded = np.concatenate([d, np.zeros((c, 1))], axis=1)[:, idx]
+        return np.add.accumulate(padded, axis=2)[:, :, -1]
+    acc = np.zeros((c, m))
+    offs = np.r_[0, np.cumsum(lens)]
+    for j in range(m):
+        if lens[j]:
+            acc[:, j] = np.add.accumulate(d[:, flat[offs[j]:offs[j + 1]]], axis=1)[:, -1]
+    return acc
+
+
+class _Streams:
+    """The worker classes' op durations (rows: classes; the engine's ``x * slowdown``)."""
+
+    def __init__(self, trace: Trace, cluster: Cluster) -> None:
+        classes = cluster.classes()
+        self.slow = np.array([s for s, _ in classes], dtype=float)
+        self.c = len(classes)
+        s = self.slow[:, None]
+        self.f = np.array(trace.fwd, dtype=float)[None, :] * s
+        self.b = np.array(trace.bwd, dtype=float)[None, :] * s
+        self.u = np.array(trace.update, dtype=float)[None, :] * s
+        self.n = trace.num_layers
+        self.has_update = [i for i in range(self.n) if trace.update[i] > 0]
+        self.upd_set = frozenset(self.has_update)
+        self._cache: dict[Any, Any] = {}
+        # per class, one iteration's compute (for busy times)
+        self.fsum = np.array([math.fsum(r) for r in self.f.tolist()])
+        self.bsum = np.array([math.fsum(r) for r in self.b.tolist()])
+        self.usum = np.array([math.fsum(r) for r in self.u.tolist()])
+        self.uf_pair = np.concatenate([self.u, self.f], axis=1)
+
+    def busy(self, with_update: bool) -> float:
+        tot = self.fsum + self.bsum + (self.usum if with_update else 0.0)
+        return float(tot.max())
+
+    def backward(self, stops: Sequence[int]) -> tuple[list[list[int]], np.ndarray]:
+        """The backward segments cut at ``stops`` and their per-class stretch sums."""
+        key = ("bwd", tuple(stops))
+        hit = self._cache.get(key)
+        if hit is None:
+            segs = backward_segments(self.n, stops)
+            hit = self._cache[key] = (segs, seq_sums(self.b, segs))
+        return hit
+
+    def forward(self, with_updates: str) -> np.ndarray:
+        """Per class, a whole forward pass as one stretch: ``"none"`` (no updates),
+        ``"before"`` (every update, then every forward op) or ``"interleaved"`` (each
+        layer's update just before its forward op)."""
+        key = ("fwd", with_updates)
+        hit = self._cache.get(key)
+        if hit is None:
+            fw = [("f", i) for i in range(self.n)]
+            if with_updates == "before":
+                ops = [("u", i) for i in self.has_update] + fw
+            elif with_updates == "interleaved":
+                ops = [op for i in range(self.n)
+                       for op in ((("u", i),) if i in self.upd_set else ()) + (("f", i),)]
+            else:
+                ops = fw
+            hit = self._cache[key] = self.stretch(ops)
+        return hit
+
+    def stretch(self, ops: Sequence[tuple[str, int]]) -> np.ndarray:
+        """Per class, the sum of one stretch of ``("f"|"u", layer)`` ops."""
+        d = self.uf_pair
+        idx = [(layer if k == "u" else self.n + layer) for k, layer in ops]
+        return seq_sums(d, [idx])[:, 0] if idx else np.zeros(self.c)
+
+
+_STREAMS: dict[tuple[int, Any], tuple[Trace, _Streams]] = {}
+
+
+def _streams(trace: Trace, cluster: Cluster) -> _Streams:
+    """The worker classes' streams, kept for the last few (trace, cluster) pairs (a search
+    evaluates one workload many times)."""
+    key = (id(trace), cluster.slowdown)
+    hit = _STREAMS.get(key)
+    if hit is not None and hit[0] is trace:
+        return hit[1]
+    st = _Streams(trace, cluster)
+    if len(_STREAMS) >= 8:
+        _STREAMS.pop(next(iter(_STREAMS)))
+    _STREAMS[key] = (trace, st)
+    return st
+
+
+def _same_shape(a: np.ndarray, b: np.ndarray) -> float | None:
+    """If state ``b`` is state ``a`` shifted by one common delta (up to rounding), the delta."""
+    if a.shape != b.shape:
+        return None
+    fa = np.isfinite(a)
+    if not np.array_equal(fa, np.isfinite(b)):
+        return None
+    if not fa.any():
+        return None
+    diff = b[fa] - a[fa]
+    delta = float(diff.max())
+    scale = float(np.abs(b[fa]).max())
+    if float(diff.max() - diff.min()) <= 1e-13 * scale + 1e-18:
+        return delta
+    return None
+
+
+# --------------------------------------------------------------------------- WFBP family
+
+
+def _wfbp_messages(schedule: WfbpFamily, trace: Trace, costs: LinearCosts):
+    """Posting order: ``(ready layer, nbytes, first, last, tag)``."""
+    if isinstance(schedule, Wfbp) and schedule.options.buckets is None:
+        msgs = {
+            layer: [(t.nbytes, layer, layer, t.index) for t in tensors]
+            for layer, tensors in enumerate(grad_tensors(trace))
+            if tensors
+        }
+    else:
+        msgs = {b.first: [(b.nbytes, b.first, b.last, 0)] for b in schedule.buckets(trace, costs)}
+    out = []
+    for layer in sorted(msgs, reverse=True):
+        for nb, a, b, tag in msgs[layer]:
+            out.append((layer, nb, a, b, tag))
+    return out
+
+
+def _run_wfbp(schedule, trace, costs, cluster, n, horovod: bool = False) -> FastRun:
+    st = _streams(trace, cluster)
+    if horovod:
+        hv = _HorovodPlan(schedule, trace)
+        stops = hv.ready_layers
+    else:
+        msgs = _wfbp_messages(schedule, trace, costs)
+        stops = sorted({m[0] for m in msgs})
+    segs, segsum = st.backward(stops)
+    seg_of = {seg[-1]: j for j, seg in enumerate(segs)}
+    fwd_only = st.forward("none")
+    upd_fwd = st.forward("before")
+    if not horovod:
+        m_seg = np.array([seg_of[m[0]] + 1 for m in msgs], dtype=np.int64)
+        m_bytes = np.array([m[1] for m in msgs], dtype=np.int64)
+        m_first = np.array([m[2] for m in msgs], dtype=np.int64)
+        m_last = np.array([m[3] for m in msgs], dtype=np.int64)
+        m_tag = np.array([m[4] for m in msgs], dtype=np.int64)
+        m_dur = durations(costs, Op.ALLREDUCE, m_bytes)
+    else:
+        hv.bind(seg_of, costs)
+    busy_it = st.busy(True)
+    t = np.zeros(st.c)  # when each class starts the iteration's first stretch
+    bp: list[float] = []
+    busy: list[float] = []
+    logs: list[_Log] = []
+    prev_state: np.ndarray | None = None
+    it = 0
+    while it < n:
+        start = t + (fwd_only if it == 0 else upd_fwd)
+        ready = np.add.accumulate(np.concatenate([start[:, None], segsum], axis=1), axis=1)
+        bpw = ready[:, -1]
+        log = _Log()
+        if horovod:
+            last_end = hv.iteration(ready, it, log)
+        elif len(m_seg):
+            r = ready[:, m_seg]
+            posted = r.max(axis=0)
+            first_post = r.min(axis=0)
+            s, e = fifo(posted, m_dur)
+            log.add(_AR, m_bytes, it, m_first, m_last, m_tag, first_post, s, e)
+            last_end = float(e[-1])
+        else:
+            last_end = NEG
+        logs.append(log)
+        bp.append(float(bpw.max()))
+        busy.append(busy_it)
+        t = np.maximum(bpw, last_end)
+        it += 1
+        if horovod or it >= n:
+            continue
+        if it >= 2 and prev_state is not None:
+            delta = _same_shape(prev_state, t)
+            if delta is not None:
+                _shifted(logs, bp, busy, n, it, delta)
+                return _finish(n, bp, busy, logs, it)
+        if it >= 1:
+            prev_state = t.copy()
+    return _finish(n, bp, busy, logs, it)
+
+
+class _HorovodPlan:
+    """Horovod's items (tensors, or fixed buckets) in posting order and its tick rule."""
+
+    def __init__(self, schedule: Horovod, trace: Trace) -> None:
+        from .schedules.base import explicit_buckets
+
+        opts = schedule.options
+        items = []  # (ready layer, first, last, nbytes, key)
+        if opts.buckets is not None:
+            for b in explicit_buckets(trace, opts.buckets, "buckets"):
+                items.append((b.first, b.first, b.last, b.nbytes, b.first))
+            self.fuse = False
+        else:
+            for layer, tensors in enumerate(grad_tensors(trace)):
+                for t in tensors:
+                    items.append((layer, layer, layer, t.nbytes, t.gid))
+            self.fuse = True
+        items.sort(key=lambda x: -x[0])  # stable: a layer's items keep their order
+        self.items = items
+        self.ready_layers = sorted({x[0] for x in items})
+        self.cycle = opts.cycle_time_ms / 1e3
+        self.threshold = opts.fusion_threshold_mb * MIB
+
+    def bind(self, seg_of: dict[int, int], costs: LinearCosts) -> None:
+        it = self.items
+        self.seg = np.array([seg_of[x[0]] + 1 for x in it], dtype=np.int64)
+        self.first = np.array([x[1] for x in it], dtype=np.int64)
+        self.last = np.array([x[2] for x in it], dtype=np.int64)
+        self.nbytes = np.array([x[3] for x in it], dtype=np.int64)
+        self.key = np.array([x[4] for x in it], dtype=np.int64)
+        self.costs = costs
+
+    def ticks(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Group the items (ready at ``r``, non-decreasing) by tick: the index of each
+        group's first item and the group's tick time."""
+        c = self.cycle
+        k = np.ceil(r / c)
+        for _ in range(4):  # the engine's next_tick adjustments
+            down = (k > 0) & ((k - 1) * c >= r)
+            up = k * c < r
+            if not (down.any() or up.any()):
+                break
+            k = k - down + up
+        lead = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        rl = r[lead]
+        tau = rl + (k[lead] * c - rl)
+        # the engine: a tick takes the items ready at or before it; the next one is armed by
+        # the first item after it. Check the grouping by k says exactly that.
+        group_end = np.r_[lead[1:], len(r)] - 1
+        ok = bool(np.all(r[group_end] <= tau)) and bool(np.all(rl[1:] > tau[:-1]))
+        if ok:
+            return lead, tau
+        return self._ticks_scan(r)
+
+    def _ticks_scan(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from .schedules.horovod import next_tick
+
+        c = self.cycle
+        rr = r.tolist()
+        leads, taus = [], []
+        i = 0
+        while i < len(rr):
+            now = rr[i]
+            k = next_tick(now, c)
+            tau = now + max(0.0, k * c - now)
+            leads.append(i)
+            taus.append(tau)
+            while i < len(rr) and rr[i] <= tau:
+                i += 1
+        return np.array(leads, dtype=np.int64), np.array(taus)
+
+    def iteration(self, ready: np.ndarray, it: int, log: _Log) -> float:
+        if len(self.items) == 0:
+            return NEG
+        r = ready[:, self.seg].max(axis=0)
+        lead, tau = self.ticks(r)
+        m = len(r)
+        if not self.fuse:
+            starts = np.arange(m)
+            post = np.repeat(tau, np.diff(np.r_[lead, m]))
+        else:
+            csum = np.cumsum(self.nbytes)
+            bounds = np.r_[lead, m]
+            before = np.r_[0, csum][bounds]
+            totals = np.diff(before)
+            big = np.flatnonzero(totals > self.threshold)
+            if len(big) == 0:
+                starts = lead
+                post = tau
+            else:
+                starts_l: list[int] = []
+                post_l: list[float] = []
+                nb = self.nbytes.tolist()
+                thr = self.threshold
+                for g in range(len(lead)):
+                    a, b = int(bounds[g]), int(bounds[g + 1])
+                    if totals[g] <= thr:
+                        starts_l.append(a)
+                        post_l.append(float(tau[g]))
+                        continue
+                    filled = 0
+                    for i in range(a, b):
+                        if i > a and filled + nb[i] <= thr:
+                            filled += nb[i]
+                        else:
+                            starts_l.append(i)
+                            post_l.append(float(tau[g]))
+                            filled = nb[i]
+                starts = np.array(starts_l, dtype=np.int64)
+                post = np.array(post_l)
+        nbytes = np.add.reduceat(self.nbytes, starts)
+        first = np.minimum.reduceat(self.first, starts)
+        last = np.maximum.reduceat(self.last, starts)
+        tag = self.key[starts]
+        dur = durations(self.costs, Op.ALLREDUCE, nbytes)
+        s, e = fifo(post, dur)
+        log.add(_AR, nbytes, it, first, last, tag, post, s, e)
+        return float(e[-1])
+
+
+# --------------------------------------------------------------------------- DeAR
+
+
+def _run_dear(schedule: Dear, trace: Trace, costs: LinearCosts, cluster: Cluster, n: int):
+    st = _streams(trace, cluster)
+    groups = schedule.groups(trace)
+    m = len(groups)
+    nl = st.n
+    chain = schedule.options.prefetch == "chain"
+    firsts = [g.first for g in groups]
+    segs, segsum = st.backward(firsts)
+    seg_of = {seg[-1]: j for j, seg in enumerate(segs)}
+    fwd_only = st.forward("none")
+    fwd_upd = st.forward("interleaved")
+    # groups in posting (backward) order for the reduce-scatters
+    order = np.arange(m - 1, -1, -1)
+    g_bytes = np.array([g.nbytes for g in groups], dtype=np.int64)
+    g_first = np.array([g.first for g in groups], dtype=np.int64)
+    g_last = np.array([g.last for g in groups], dtype=np.int64)
+    zeros = np.zeros(m, dtype=np.int64)
+    rs_seg = np.array([seg_of[firsts[j]] + 1 for j in order], dtype=np.int64)
+    rs_dur = durations(costs, Op.REDUCE_SCATTER, g_bytes[order])
+    ag_dur = durations(costs, Op.ALL_GATHER, g_bytes)
+    if m:
+        starts = [0] + firsts[1:]
+        ends = [s - 1 for s in starts[1:]] + [nl - 1]
+        upd = st.upd_set
+        g_ops = [
+            [op for i in range(a, b + 1) for op in ((("u", i),) if i in upd else ()) + (("f", i),)]
+            for a, b in zip(starts, ends)
+        ]
+        g_idx = [[(i if k == "u" else nl + i) for k, i in ops] for ops in g_ops]
+        g_sum = seq_sums(st.uf_pair, g_idx)
+    busy_mid = st.busy(True)
+    bpw = np.zeros(st.c)
+    rs_end = NEG
+    bp: list[float] = []
+    busy: list[float] = []
+    logs: list[_Log] = []
+    prev_state: np.ndarray | None = None
+    it = 0
+    while it < n:
+        log = _Log()
+        if it == 0 or m == 0:
+            fend = bpw + (fwd_only if it == 0 else fwd_upd)
+        else:
+            barrier = max(float(bpw.max()), rs_end)
+            waited = float(np.maximum(bpw, rs_end).min())  # the first class to post G_0's
+            if chain:
+                ag_end = np.add.accumulate(np.r_[barrier, ag_dur])[1:]
+                ag_post = np.r_[barrier, ag_end[:-1]]
+                # clock_j = max(clock_{j-1}, ag_end_j) + g_j, clock_{-1} = barrier
+                gs = np.cumsum(g_sum, axis=1)
+                lead = np.maximum.accumulate(ag_end[None, :] - (gs - g_sum), axis=1)
+                fend = gs[:, -1] + lead[:, -1]
+                first_post = ag_post.copy()
+                first_post[0] = waited
+            else:
+                ag_end = np.empty(m)
+                ag_post = np.empty(m)
+                first_post = np.empty(m)
+                ag_post[0] = barrier
+                first_post[0] = waited
+                ag_end[0] = barrier + ag_dur[0]
+                clock = np.full(st.c, barrier)
+                gl = g_sum.T
+                for j in range(m):
+                    opened = np.maximum(clock, ag_end[j])
+                    if j + 1 < m:
+                        p = float(opened.max())
+                        ag_post[j + 1] = p
+                        first_post[j + 1] = float(opened.min())
+                        ag_end[j + 1] = p + ag_dur[j + 1]
+                    clock = opened + gl[j]
+                fend = clock
+            log.add(_AG, g_bytes, it - 1, g_first, g_last, zeros, first_post, ag_post, ag_end)
+        ready = np.add.accumulate(np.concatenate([fend[:, None], segsum], axis=1), axis=1)
+        bpw = ready[:, -1]
+        if m:
+            r = ready[:, rs_seg]
+            s, e = fifo(r.max(axis=0), rs_dur)
+            log.add(_RS, g_bytes[order], it, g_first[order], g_last[order], zeros, r.min(axis=0),
+                    s, e)
+            rs_end = float(e[-1])
+        logs.append(log)
+        bp.append(float(bpw.max()))
+        busy.append(busy_mid)
+        it += 1
+        if it >= n:
+            break
+        state = np.r_[bpw, rs_end]
+        if prev_state is not None and it >= 2:
+            delta = _same_shape(prev_state, state)
+            if delta is not None:
+                _shifted(logs, bp, busy, n, it, delta)
+                return _finish(n, bp, busy, logs, it, st.busy(False))
+        prev_state = state
+    return _finish(n, bp, busy, logs, it, st.busy(False))
+
+
+# --------------------------------------------------------------------------- ByteScheduler
+
+
+def _run_bytescheduler(schedule: ByteScheduler, trace, costs, cluster, n) -> FastRun:
+    st = _streams(trace, cluster)
+    part = schedule.options.partition_bytes
+    full = schedule.options.credit_bytes
+    chunks = [layer_chunks(t, part) for t in trace.tensors]
+    has = [i for i in range(st.n) if chunks[i]]
+    segs, segsum = st.backward(has)
+    seg_of = {seg[-1]: j for j, seg in enumerate(segs)}
+    # chunks in the order they are posted when the credit never stops one
+    c_layer, c_tag, c_size = [], [], []
+    for layer in reversed(has):
+        for k, size in enumerate(chunks[layer]):
+            c_layer.append(layer)
+            c_tag.append(k)
+            c_size.append(size)
+    c_layer_a = np.array(c_layer, dtype=np.int64)
+    c_tag_a = np.array(c_tag, dtype=np.int64)
+    c_size_a = np.array(c_size, dtype=np.int64)
+    c_dur = durations(costs, Op.ALLREDUCE, c_size_a)
+    c_seg = np.array([seg_of[x] + 1 for x in c_layer], dtype=np.int64)
+    posted_before = np.cumsum(c_size_a) - c_size_a
+    cum_size = np.r_[0, np.cumsum(c_size_a)]
+    has_a = np.array(has, dtype=np.int64)
+    # the last chunk of each layer in that order (its all-reduce ends last)
+    last_of_layer = np.r_[np.flatnonzero(c_layer_a[1:] != c_layer_a[:-1]), len(c_layer) - 1] \
+        if c_layer else np.zeros(0, dtype=np.int64)
+    # forward: per class, cumulative (update + forward) per layer and whether layer waits
+    uf = st.u + st.f
+    uf_cum = np.cumsum(uf, axis=1)
+    fwd_only = st.forward("none")
+    busy_mid = st.busy(True)
+    fin = np.full(st.n, NEG)  # when each layer's chunks of the previous iteration finished
+    bpw = np.zeros(st.c)
+    bp: list[float] = []
+    busy: list[float] = []
+    logs: list[_Log] = []
+    prev_state: np.ndarray | None = None
+    it = 0
+    while it < n:
+        if it == 0:
+            fend = bpw + fwd_only
+        else:
+            # end_l = max(end_{l-1}, fin_l) + d_l: a FIFO per class against the layer waits
+            prev_cum = uf_cum - uf
+            lead = np.maximum.accumulate(
+                np.maximum(fin[None, :] - prev_cum, bpw[:, None]), axis=1
+            )
+            fend = uf_cum[:, -1] + lead[:, -1]
+        ready = np.add.accumulate(np.concatenate([fend[:, None], segsum], axis=1), axis=1)
+        bpw = ready[:, -1]
+        log = _Log()
+        fin = np.full(st.n, NEG)
+        if c_layer:
+            r = ready[:, c_seg].max(axis=0)
+            s, e = fifo(r, c_dur)
+            done = np.searchsorted(e, r, side="left")
+            outstanding = posted_before - cum_size[np.minimum(done, np.arange(len(r)))]
+            if np.all(outstanding < full):
+                log.add(_AR, c_size_a, it, c_layer_a, c_layer_a, c_tag_a, r, s, e)
+                fin[has_a[::-1]] = e[last_of_layer]
+            else:
+                rl = ready[:, [seg_of[x] + 1 for x in reversed(has)]].max(axis=0)
+                _credit_loop(reversed(has), rl.tolist(), chunks, costs, full, it, log, fin)
+        logs.append(log)
+        bp.append(float(bpw.max()))
+        busy.append(busy_mid)
+        it += 1
+        if it >= n:
+            break
+        state = np.r_[bpw, fin[has_a]]
+        if prev_state is not None and it >= 2:
+            delta = _same_shape(prev_state, state)
+            if delta is not None:
+                _shifted(logs, bp, busy, n, it, delta)
+                return _finish(n, bp, busy, logs, it, st.busy(False))
+        prev_state = state
+    return _finish(n, bp, busy, logs, it, st.busy(False))
+
+
+def _credit_loop(layers, ready, chunks, costs: LinearCosts, full: int, it: int, log: _Log,
+                 fin: np.ndarray) -> None:
+    """The queue and the credit, event by event, for one iteration: gradient-ready events
+    (``ready``, for ``layers`` in backward order) and all-reduce ends, compute first at a
+    tie; the link is a FIFO."""
+    layers = list(layers)
+    time = costs.time
+    AR = Op.ALLREDUCE
+    queue: list[tuple[int, int, int]] = []
+    credit = full
+    free = NEG
+    posted: list[tuple[float, int, int]] = []  # (end, size, layer) in link order
+    rec: list[tuple[int, int, int, float, float, float]] = []
+    left = {layer: len(chunks[layer]) for layer in layers}
+    nr = len(layers)
+    i = 0
+    j = 0
+    while i < nr or j < len(posted):
+        if i < nr and (j >= len(posted) or ready[i] <= posted[j][0]):
+            now = ready[i]
+            layer = layers[i]
+            for k, size in enumerate(chunks[layer]):
+                heapq.heappush(queue, (layer, k, size))
+            i += 1
+        else:
+            now, size, layer = posted[j]
+            j += 1
+            credit = min(full, credit + size)
+            left[layer] -= 1
+            if left[layer] == 0:
+                fin[layer] = now
+        while credit > 0 and queue:
+            layer, k, size = heapq.heappop(queue)
+            credit -= size
+            d = time(AR, size)
+            end = now + ((free - now) + d) if free > now else now + d
+            rec.append((layer, k, size, now, end - d, end))
+            free = end
+            posted.append((end, size, layer))
+    if rec:
+        a = np.array(rec)
+        lay = a[:, 0].astype(np.int64)
+        log.add(_AR, a[:, 2].astype(np.int64), it, lay, lay, a[:, 1].astype(np.int64),
+                a[:, 3], a[:, 4], a[:, 5])
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def run(
+    schedule: Schedule, trace: Trace, costs: LinearCosts, cluster: Cluster, iterations: int
+) -> FastRun:
+    """The run :func:`dearsim.engine.run` would simulate, computed without SimPy."""
+    if isinstance(schedule, Horovod):
+        return _run_wfbp(schedule, trace, costs, cluster, iterations, horovod=True)
+    if isinstance(schedule, WfbpFamily):
+        return _run_wfbp(schedule, trace, costs, cluster, iterations)
+    if isinstance(schedule, Dear):
+        return _run_dear(schedule, trace, costs, cluster, iterations)
+    if isinstance(schedule, ByteScheduler):
+        return _run_bytescheduler(schedule, trace, costs, cluster, iterations)
+    raise DearsimError(f"the fast evaluator does not know scheduler {schedule.name!r}")
+
+
+def measure(
+    raw: FastRun,
+    warmup: int,
+    *,
+    scheduler: str,
+    options: dict[str, Any],
+    trace: str,
+    network: str,
+    workers: int,
+    batch_size: int | None,
+) -> Result:
+    """The :class:`~dearsim.result.Result` of a fast run (as :func:`dearsim.result.measure`)."""
+    n = raw.iterations
+    period = (float(raw.bp_end[n - 1]) - float(raw.bp_end[warmup])) / (n - 1 - warmup)
+    lo, hi = warmup, n - 1
+    k = hi - lo
+    compute = math.fsum(raw.busy[lo:hi].tolist()) / k
+    sel = (raw.iteration >= lo) & (raw.iteration < hi)
+    comm = math.fsum((raw.end[sel] - raw.start[sel]).tolist()) / k
+    nbytes = int(raw.nbytes[sel].sum()) // k
+    count = int(sel.sum()) // k
+    w = raw.iteration == warmup
+    pairs = np.unique(np.stack([raw.first[w], raw.last[w]], axis=1), axis=0)
+    buckets = [(int(a), int(b)) for a, b in pairs.tolist()]
+    return Result(
+        scheduler=scheduler,
+        options=options,
+        trace=trace,
+        network=network,
+        workers=workers,
+        iterations=n,
+        warmup=warmup,
+        iteration_time_s=period,
+        compute_s=compute,
+        comm_s=comm,
+        exposed_comm_s=period - compute,
+        buckets=buckets,
+        batch_size=batch_size,
+        comm_bytes=nbytes,
+        collectives=count,
+        raw=None,
+    )
+
+
+def simulate(
+    trace: Trace | str | Path,
+    network: NetworkModel | str | Path | Mapping[str, Any],
+    workers: int | Cluster,
+    scheduler: str | Schedule = "dear",
+    options: Mapping[str, Any] | None = None,
+    *,
+    iterations: int = 10,
+    warmup: int = 2,
+    batch_size: int | None = None,
+) -> Result:
+    """:func:`dearsim.simulate` on the fast evaluator (same arguments and result, except
+    that ``Result.raw`` is ``None``; :func:`run` gives the measurements)."""
+    tr = trace if isinstance(trace, Trace) else load_trace(trace)
+    net = load_network(network)
+    cluster = workers if isinstance(workers, Cluster) else Cluster(workers)
+    if isinstance(scheduler, Schedule):
+        if options:
+            raise DearsimError("give options either to the Schedule or to simulate(), not both")
+        sched = scheduler
+    else:
+        sched = schedules.create(scheduler, dict(options or {}))
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise DearsimError(f"warmup must be an integer >= 0, got {warmup!r}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < warmup + 2:
+        raise DearsimError(
+            f"iterations must be an integer >= warmup + 2 = {warmup + 2}, got {iterations!r}"
+        )
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
+        raise DearsimError(f"batch_size must be a positive integer, got {batch_size!r}")
+    costs = net.costs(cluster.workers)
+    raw = run(sched, tr, costs, cluster, iterations)
+    return measure(
+        raw,
+        warmup,
+        scheduler=sched.name,
+        options=sched.options.model_dump(exclude_none=False),
+        trace=tr.name,
+        network=net.name,
+        workers=cluster.workers,
+        batch_size=batch_size if batch_size is not None else tr.batch_size,
+    )
+
+
+def evaluate(
+    schedule: Schedule,
+    trace: Trace,
+    costs: LinearCosts,
+    cluster: Cluster,
+    iterations: int = 10,
+    warmup: int = 2,
+) -> float:
+    """Just the iteration time of a run (what the searches minimise)."""
+    raw = run(schedule, trace, costs, cluster, iterations)
+    return (float(raw.bp_end[-1]) - float(raw.bp_end[warmup])) / (iterations - 1 - warmup)
+
+
