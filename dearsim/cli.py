@@ -561,6 +561,15 @@ def plot_breakdown_cmd(
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
 
 
+def _register_search() -> None:
+    from .cli_search import search_cmd
+
+    app.command("search")(search_cmd)
+
+
+_register_search()
+
+
 @plot_app.command("timeline")
 def plot_timeline_cmd(
     trace: TraceOpt,

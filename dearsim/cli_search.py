@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from . import schedules
 from .errors import DearsimError, ParamError
 from .search import METHODS, search
 
@@ -23,7 +22,7 @@ def search_cmd(
     ],
     workers: Annotated[int, typer.Option("--workers", help="Number of workers p.")],
     scheduler: Annotated[
-        str, typer.Option("--scheduler", help=f"One of: {', '.join(schedules.names())}.")
+        str, typer.Option("--scheduler", help="A schedule name (dearsim schedulers lists them).")
     ],
     method: Annotated[
         str,

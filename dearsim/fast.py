@@ -30,7 +30,9 @@ How each schedule is computed (the rules are those of the schedule modules):
 * **ByteScheduler**: when the credit never stops a chunk (checked, vectorised, for the whole
   iteration), every chunk is posted the instant its gradient is ready; otherwise a tight
   Python event loop replays the queue and the credit for that iteration. The next forward
-  pass's per-layer waits are a ``maximum.accumulate``.
+  pass's per-layer waits are a ``maximum.accumulate``. Every iteration is computed (no
+  shifted copies): its posting order compares absolute times, which must round as the
+  engine's do.
 
 Ties follow the engine: compute ends are handled before collective ends and ticks at the same
 instant (a tick takes every gradient ready at or before it; a chunk whose gradient is ready at
@@ -690,7 +692,6 @@ def _run_bytescheduler(schedule: ByteScheduler, trace, costs, cluster, n) -> Fas
     bp: list[float] = []
     busy: list[float] = []
     logs: list[_Log] = []
-    prev_state: np.ndarray | None = None
     it = 0
     while it < n:
         if it == 0:
@@ -723,13 +724,10 @@ def _run_bytescheduler(schedule: ByteScheduler, trace, costs, cluster, n) -> Fas
         it += 1
         if it >= n:
             break
-        state = np.r_[bpw, fin[has_a]]
-        if prev_state is not None and it >= 2:
-            delta = _same_shape(prev_state, state)
-            if delta is not None:
-                _shifted(logs, bp, busy, n, it, delta)
-                return _finish(n, bp, busy, logs, it, st.busy(False))
-        prev_state = state
+        # No shortcut: every iteration is computed. ByteScheduler's posting order compares
+        # absolute times (a gradient ready vs a chunk's end, credit at that instant), so
+        # copying a repeating iteration forward (exact only up to rounding) can resolve a
+        # near-tie differently from the engine, whose later times round differently.
     return _finish(n, bp, busy, logs, it, st.busy(False))
 
 
