@@ -73,6 +73,7 @@ class Coordinator(GradientPoster):
         self.ready_layers = frozenset(items_at)
         self.n_items = sum(len(v) for v in items_at.values())
         self.everyone = Rendezvous(len(sim.classes))
+        self.several = len(sim.classes) > 1
         self.ready: list[tuple[int, Item]] = []
         self.tick_armed = False
         self.remaining: dict[int, int] = {}
@@ -81,9 +82,12 @@ class Coordinator(GradientPoster):
     # -- called by the workers' training loops
     def gradient_ready(self, w: WorkerClass, layer: int, it: int) -> None:
         items = self.items_at.get(layer)
-        if not items or not self.everyone.arrive((it, layer)):
+        if not items or (self.several and not self.everyone.arrive((it, layer))):
             return
-        self.ready.extend((it, item) for item in items)
+        if len(items) == 1:
+            self.ready.append((it, items[0]))
+        else:
+            self.ready.extend([(it, item) for item in items])
         if not self.tick_armed:
             self.tick_armed = True
             k = next_tick(self.sim.now, self.cycle)

@@ -19,14 +19,13 @@ from collections.abc import Generator
 from typing import Any, Protocol
 
 from .._types import NonNegInt
-from ..engine import Range, Signal, Simulation, WorkerClass
+from ..engine import BWD, Range, Signal, Simulation, WorkerClass
 from ..network import LinearCosts, Op
 from ..trace import Trace
 from .base import (
     Bucket,
     Schedule,
     ScheduleOptions,
-    backward_ops,
     backward_segments,
     explicit_buckets,
     forward_ops,
@@ -110,7 +109,7 @@ class WfbpFamily(Schedule):
             ops += forward_ops(trace, range(n_layers), it, with_updates=False)
             yield w.run(ops)
             for segment in segments:
-                yield w.run(backward_ops(segment, it))
+                yield w.run([(BWD, layer, it) for layer in segment])
                 plan.gradient_ready(w, segment[-1], it)
             for ev in plan.barrier(w, it):
                 if not ev.done:
