@@ -13,7 +13,6 @@ Methods: ``docs/collect.md``; measured errors: ``docs/validation.md``.
 from __future__ import annotations
 
 import datetime
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -75,7 +74,9 @@ def _write(out: Path, write: Any) -> None:
 
 ModelOpt = Annotated[
     str,
-    typer.Option("--model", help="mlp, tiny-mlp, small-cnn, a torchvision model or MODULE:FUNCTION."),
+    typer.Option(
+        "--model", help="mlp, tiny-mlp, small-cnn, a torchvision model or MODULE:FUNCTION."
+    ),
 ]
 BatchOpt = Annotated[int, typer.Option("--batch-size", help="Per-rank batch size.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
@@ -262,7 +263,8 @@ def interference_cmd(
     from .collect.comm import parse_size
 
     res = collect_interference(model, batch_size, nproc, device, iters=iters, warmup=warmup,
-                               threads=threads, comm_bytes=parse_size(comm_bytes, "--comm-bytes"),
+                               threads=threads,
+                               comm_bytes=parse_size(comm_bytes, "--comm-bytes"),
                                launcher=launcher, timeout=timeout)
     doc = {
         "format": "dearsim-interference",
@@ -309,7 +311,8 @@ def calibrate_cmd(
     name: Annotated[str | None, typer.Option("--name", help="Network name.")] = None,
 ) -> None:
     """Fit T = a + b n per collective and worker count; write a fitted network file."""
-    from .collect.calibrate import calibrate, plot as plot_fits, write_network
+    from .collect.calibrate import calibrate, write_network
+    from .collect.calibrate import plot as plot_fits
 
     net, fits = calibrate(comm_csv, name=name)
     _write(out, lambda: write_network(net, out))

@@ -103,7 +103,9 @@ def run_task(
                 start_new_session=True,
             )
         except OSError as exc:
-            raise DearsimError(f"cannot start torchrun ({cmd0[0]}): {exc.strerror or exc}") from None
+            raise DearsimError(
+                f"cannot start torchrun ({cmd0[0]}): {exc.strerror or exc}"
+            ) from None
         try:
             output, _ = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:

@@ -45,7 +45,8 @@ DEFAULT_LR = 1e-6  # tiny: the update's cost does not depend on it and the model
 class Layering:
     names: list[str]
     modules: list[Any]  # the layer's module (None if its parameters are used elsewhere)
-    params: list[list[tuple[str, Any]]]  # per layer: (qualified name, parameter), registration order
+    #: per layer: (qualified name, parameter) in registration order
+    params: list[list[tuple[str, Any]]]
 
     @property
     def tensor_bytes(self) -> list[list[int]]:

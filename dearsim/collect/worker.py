@@ -47,8 +47,16 @@ def main(argv: list[str]) -> int:
                 tmp = argfile.with_name("result.json.tmp")
                 tmp.write_text(json.dumps(result), encoding="utf-8")
                 tmp.replace(argfile.with_name("result.json"))
-        finally:
+            dist.barrier()
+        except BaseException:
             dist.destroy_process_group()
+            raise
+        # Done: leave without tearing the process group down. Destroying it while DDP
+        # reducers and gloo threads of the runs are still alive can abort the process
+        # ("terminate called without an active exception") after the work is done.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
         from ..errors import DearsimError
 
