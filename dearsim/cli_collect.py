@@ -184,10 +184,12 @@ def collect_comm(
 @collect_app.command("comm")
 def comm_cmd(
     out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
-    ops: Annotated[str, typer.Option("--ops", help="Comma list: allreduce,reducescatter,allgather.")]
-    = "allreduce,reducescatter,allgather",
-    sizes: Annotated[str, typer.Option("--sizes", help="Comma list of sizes (4KiB,1MiB,...).")]
-    = "4KiB,16KiB,64KiB,256KiB,1MiB,4MiB",
+    ops: Annotated[
+        str, typer.Option("--ops", help="Comma list: allreduce,reducescatter,allgather.")
+    ] = "allreduce,reducescatter,allgather",
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Comma list of sizes (4KiB,1MiB,...).")
+    ] = "4KiB,16KiB,64KiB,256KiB,1MiB,4MiB",
     nproc: NprocOpt = 2,
     device: DeviceOpt = "cpu",
     reps: Annotated[int, typer.Option("--reps", help="Timed repetitions per size.")] = 20,
