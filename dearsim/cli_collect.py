@@ -1,0 +1,510 @@
+"""``dearsim collect`` (layers, comm, interference) and the ``calibrate`` and ``validate``
+commands: measure a model and a network, fit the network, check the simulator's predictions.
+
+``collect_app`` is a typer sub-app; :func:`calibrate_cmd` and :func:`validate_cmd` are plain
+typer command functions for the top-level app. :data:`tools_app` bundles all three for use on
+its own (``python -m dearsim.cli_collect``) and in tests; :func:`main` runs it with the
+command line's contract (a user mistake is one line on standard error, never a traceback).
+
+PyTorch is imported only inside the commands that need it (not by ``calibrate``).
+Methods: ``docs/collect.md``; measured errors: ``docs/validation.md``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .errors import DearsimError
+
+collect_app = typer.Typer(
+    name="collect",
+    help="Measure a model per layer (layers), collectives (comm) and interference on this host.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _err(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _created(value: str | None) -> str:
+    if value is None:
+        return datetime.date.today().isoformat()
+    try:
+        return datetime.date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise DearsimError(f"--created must be a date YYYY-MM-DD, got {value!r}") from None
+
+
+def _command_line(*parts: Any) -> str:
+    return shlex.join(["dearsim", *[str(p) for p in parts if p is not None]])
+
+
+def _threads(threads: int | None, device: str) -> None:
+    if threads is None:
+        return
+    if threads < 1:
+        raise DearsimError(f"--threads must be a positive integer, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _positive(flag: str, v: int) -> None:
+    if isinstance(v, bool) or v < 1:
+        raise DearsimError(f"{flag} must be a positive integer, got {v}")
+
+
+def _write(out: Path, write: Any) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write()
+    except OSError as exc:
+        raise DearsimError(f"{out}: cannot write: {exc.strerror or exc}") from None
+
+
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model", help="mlp, tiny-mlp, small-cnn, a torchvision model or MODULE:FUNCTION."
+    ),
+]
+BatchOpt = Annotated[int, typer.Option("--batch-size", help="Per-rank batch size.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
+ThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", help="PyTorch CPU threads per process.")
+]
+NprocOpt = Annotated[int, typer.Option("--nproc", help="Ranks (processes) on this host.")]
+LauncherOpt = Annotated[
+    str | None,
+    typer.Option("--launcher", help="torchrun command (default: torchrun, else python -m "
+                 "torch.distributed.run; env DEARSIM_TORCHRUN)."),
+]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds before the run is killed.")]
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def collect_layers(
+    model: str, batch_size: int, device: str = "cpu", *, iters: int = 20, warmup: int = 5,
+    threads: int | None = None, created: str | None = None, seed: int = 0,
+    hook_correction: bool = True,
+) -> tuple[Any, dict[str, Any]]:
+    """Build and time ``model``: the measured trace and its header (library entry point)."""
+    from .collect.models import build, check_device
+
+    dev = check_device(device)
+    _positive("--batch-size", batch_size)
+    _threads(threads, dev)
+    w = build(model, batch_size, dev, seed=seed)
+    from .collect.layers import collect
+
+    cmd = _command_line("collect", "layers", "--model", model, "--batch-size", batch_size,
+                        "--device", device, "--iters", iters, "--warmup", warmup,
+                        *(["--threads", threads] if threads else []))
+    return collect(w, dev, iters=iters, warmup=warmup, command=cmd,
+                   created=_created(created), hook_correction=hook_correction)
+
+
+@collect_app.command("layers")
+def layers_cmd(
+    model: ModelOpt,
+    batch_size: BatchOpt,
+    out: Annotated[Path, typer.Option("--out", help="Trace file to write (.csvy).")],
+    device: DeviceOpt = "cpu",
+    iters: Annotated[int, typer.Option("--iters", help="Timed steps (medians).")] = 20,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed warm-up steps.")] = 5,
+    threads: ThreadsOpt = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of weights and data.")] = 0,
+    no_hook_correction: Annotated[
+        bool, typer.Option("--no-hook-correction", help="Keep the hooked times as measured.")
+    ] = False,
+    created: Annotated[str | None, typer.Option("--created", help="Date (YYYY-MM-DD).")] = None,
+) -> None:
+    """Time a model's training step per layer and write a measured trace."""
+    from .trace import save_trace
+
+    trace, header = collect_layers(model, batch_size, device, iters=iters, warmup=warmup,
+                                   threads=threads, created=created, seed=seed,
+                                   hook_correction=not no_hook_correction)
+    _write(out, lambda: save_trace(trace, out, header))
+    ho = header["provenance"]["hook_overhead"]
+    _err(
+        f"wrote {out}: {trace.num_layers} layers, {trace.num_tensors} tensors, "
+        f"{trace.total_bytes:,} gradient bytes; forward {sum(trace.fwd) * 1e3:.3f} ms, backward "
+        f"{sum(trace.bwd) * 1e3:.3f} ms, update {sum(trace.update) * 1e3:.3f} ms; hooks cost "
+        f"{ho['overhead_ms']:.3f} ms per step ({ho['overhead_pct']}%)"
+    )
+
+
+# --------------------------------------------------------------------------- comm
+
+
+def collect_comm(
+    ops: str, sizes: str, nproc: int, device: str = "cpu", *, reps: int = 20, warmup: int = 5,
+    launcher: str | None = None, timeout: float = 600.0, max_seconds_per_size: float = 5.0,
+) -> list[dict[str, Any]]:
+    """Time collectives on ``nproc`` ranks: the CSV rows (library entry point)."""
+    from .collect import comm, launch
+    from .collect.models import check_device
+
+    op_list = comm.parse_ops(ops)
+    size_list = comm.parse_sizes(sizes)
+    _positive("--nproc", nproc)
+    _positive("--reps", reps)
+    if warmup < 0:
+        raise DearsimError(f"--warmup must be >= 0, got {warmup}")
+    dev = check_device(device)
+    if nproc < 2:
+        raise DearsimError("--nproc must be at least 2: a collective needs two ranks")
+    if dev.startswith("cuda"):
+        import torch
+
+        if torch.cuda.device_count() < nproc:
+            raise DearsimError(f"--nproc {nproc}: only {torch.cuda.device_count()} GPU(s) here")
+    res = launch.run_task(
+        "comm",
+        {"ops": op_list, "sizes": size_list, "reps": reps, "warmup": warmup, "device": dev,
+         "max_seconds_per_size": max_seconds_per_size},
+        nproc, launcher=launcher, timeout_s=timeout,
+    )
+    return res["rows"]
+
+
+@collect_app.command("comm")
+def comm_cmd(
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    ops: Annotated[
+        str, typer.Option("--ops", help="Comma list: allreduce,reducescatter,allgather.")
+    ] = "allreduce,reducescatter,allgather",
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Comma list of sizes (4KiB,1MiB,...).")
+    ] = "4KiB,16KiB,64KiB,256KiB,1MiB,4MiB",
+    nproc: NprocOpt = 2,
+    device: DeviceOpt = "cpu",
+    reps: Annotated[int, typer.Option("--reps", help="Timed repetitions per size.")] = 20,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs per size.")] = 5,
+    launcher: LauncherOpt = None,
+    timeout: TimeoutOpt = 600.0,
+) -> None:
+    """Time collectives under torchrun (gloo on CPU, NCCL on GPU) and write a CSV."""
+    from .collect import comm
+
+    rows = collect_comm(ops, sizes, nproc, device, reps=reps, warmup=warmup,
+                        launcher=launcher, timeout=timeout)
+    _write(out, lambda: comm.write_csv(rows, out))
+    for note in comm.notes(rows):
+        _err(note)
+    _err(f"wrote {out}: {len(rows)} rows ({rows[0]['backend']}, {nproc} ranks)")
+
+
+# --------------------------------------------------------------------------- interference
+
+
+def collect_interference(
+    model: str, batch_size: int, nproc: int = 2, device: str = "cpu", *, iters: int = 10,
+    warmup: int = 3, threads: int | None = None, comm_bytes: int = 1 << 20,
+    launcher: str | None = None, timeout: float = 600.0, seed: int = 0,
+) -> dict[str, Any]:
+    """Measure the interference and framework terms (library entry point)."""
+    from .collect import launch
+    from .collect.models import check_device
+
+    dev = check_device(device)
+    _positive("--nproc", nproc)
+    _positive("--batch-size", batch_size)
+    _positive("--iters", iters)
+    if nproc < 2:
+        raise DearsimError("--nproc must be at least 2")
+    if threads is not None and threads < 1:
+        raise DearsimError(f"--threads must be a positive integer, got {threads}")
+    from .collect.models import build
+
+    build(model, batch_size, "meta")  # a bad name fails here, in one line
+    return launch.run_task(
+        "interference",
+        {"model": model, "batch_size": batch_size, "device": dev, "iters": iters,
+         "warmup": warmup, "threads": threads, "comm_bytes": comm_bytes, "seed": seed},
+        nproc, launcher=launcher, threads=threads, timeout_s=timeout,
+    )
+
+
+@collect_app.command("interference")
+def interference_cmd(
+    model: ModelOpt,
+    batch_size: BatchOpt,
+    out: Annotated[Path, typer.Option("--out", help="YAML file with the terms.")],
+    nproc: NprocOpt = 2,
+    device: DeviceOpt = "cpu",
+    iters: Annotated[int, typer.Option("--iters", help="Timed steps per phase.")] = 10,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed steps.")] = 3,
+    threads: ThreadsOpt = None,
+    comm_bytes: Annotated[
+        str, typer.Option("--comm-bytes", help="Size of the background all-reduce.")
+    ] = "1MiB",
+    trace: Annotated[
+        Path | None,
+        typer.Option("--trace", help="Also record the terms in this trace's provenance."),
+    ] = None,
+    launcher: LauncherOpt = None,
+    timeout: TimeoutOpt = 600.0,
+) -> None:
+    """Compute slowdown with concurrent ranks and collectives; DDP and optimizer overheads."""
+    import yaml
+
+    from .collect.comm import parse_size
+
+    res = collect_interference(model, batch_size, nproc, device, iters=iters, warmup=warmup,
+                               threads=threads,
+                               comm_bytes=parse_size(comm_bytes, "--comm-bytes"),
+                               launcher=launcher, timeout=timeout)
+    doc = {
+        "format": "dearsim-interference",
+        "version": 1,
+        "model": model,
+        "batch_size": batch_size,
+        "device": device,
+        "created": datetime.date.today().isoformat(),
+        "command": _command_line("collect", "interference", "--model", model, "--batch-size",
+                                 batch_size, "--nproc", nproc, "--device", device,
+                                 *(["--threads", threads] if threads else [])),
+        "interference": {k: (round(v, 9) if isinstance(v, float) else v) for k, v in res.items()},
+        "notes": "compute_slowdown = every rank computing / rank 0 alone; "
+        "comm_compute_slowdown = computing beside back-to-back all-reduces / without; "
+        "ddp_overhead_s and optimizer_overhead_s: framework work per step not in a layer "
+        "trace (docs/collect.md).",
+    }
+    _write(out, lambda: out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8"))
+    if trace is not None:
+        from .trace import load_trace, save_trace
+
+        tr = load_trace(trace)
+        prov = dict(tr.meta.get("provenance") or {"method": "measured"})
+        prov["interference"] = doc["interference"]
+        _write(trace, lambda: save_trace(tr, trace, {"provenance": prov}))
+    i = doc["interference"]
+    _err(
+        f"wrote {out}: compute slowdown {i['compute_slowdown']:.3f} with {nproc} ranks, "
+        f"x{i['comm_compute_slowdown']:.3f} more beside collectives; DDP overhead "
+        f"{i['ddp_overhead_s'] * 1e3:.3f} ms, optimizer overhead "
+        f"{i['optimizer_overhead_s'] * 1e3:.3f} ms per step"
+    )
+
+
+# --------------------------------------------------------------------------- calibrate
+
+
+def calibrate_cmd(
+    comm_csv: Annotated[Path, typer.Argument(help="CSV written by dearsim collect comm.")],
+    out: Annotated[Path, typer.Option("--out", help="Network YAML file to write.")],
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="PNG of measured vs fitted times.")
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Network name.")] = None,
+) -> None:
+    """Fit T = a + b n per collective and worker count; write a fitted network file."""
+    from .collect.calibrate import calibrate, write_network
+    from .collect.calibrate import plot as plot_fits
+
+    net, fits = calibrate(comm_csv, name=name)
+    _write(out, lambda: write_network(net, out))
+    if plot is not None:
+        _write(plot, lambda: plot_fits(fits, plot, net["name"]))
+    for f in fits:
+        _err(
+            f"{f.op:>13} {f.workers} workers: a = {f.a * 1e6:.2f} us, b = {f.b * 1e9:.4f} ns/B "
+            f"({1 / f.b / 1e9 if f.b > 0 else float('inf'):.3f} GB/s), R^2 = {f.r2:.4f}, worst "
+            f"residual {f.worst_pct:.1f}%" + (" [EMULATED]" if f.emulated else "")
+        )
+    _err(f"wrote {out}" + (f" and {plot}" if plot else ""))
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def _floats(text: str, flag: str, allow_null: bool = False) -> list[Any]:
+    out: list[Any] = []
+    for part in text.split(","):
+        p = part.strip()
+        if not p:
+            continue
+        if allow_null and p.lower() in ("null", "none"):
+            out.append(None)
+            continue
+        try:
+            v = float(p)
+        except ValueError:
+            raise DearsimError(f"{flag}: {p!r} is not a number") from None
+        if not v > 0:
+            raise DearsimError(f"{flag}: {p!r} must be > 0")
+        out.append(v)
+    return out
+
+
+def run_validate(
+    trace_path: Path, network: str, model: str, batch_size: int | None = None, *,
+    nproc: int = 2, device: str = "cpu", bucket_caps: str = "1,5", thresholds: str = "1,25",
+    iters: int = 20, warmup: int = 5, threads: int | None = None,
+    interference: Path | None = None, launcher: str | None = None, timeout: float = 600.0,
+    seed: int = 0,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Train for real, simulate, compare: (rows, worker result). Library entry point."""
+    from . import load_network
+    from ._yaml import load as yaml_load
+    from .collect import launch, validate
+    from .collect.models import check_device
+    from .trace import load_trace
+
+    trace = load_trace(trace_path)
+    net = load_network(network)
+    net.costs(nproc)  # a fitted table without this worker count fails here, in one line
+    dev = check_device(device)
+    _positive("--nproc", nproc)
+    _positive("--iters", iters)
+    if nproc < 2:
+        raise DearsimError("--nproc must be at least 2")
+    batch = batch_size or trace.batch_size
+    if batch is None:
+        raise DearsimError(f"{trace_path}: the trace gives no batch size: pass --batch-size")
+    terms = None
+    if interference is not None:
+        try:
+            text = interference.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise DearsimError(f"{interference}: cannot read: {exc.strerror or exc}") from None
+        doc, _ = yaml_load(text, str(interference))
+        terms = doc.get("interference") if isinstance(doc, dict) else None
+        if not isinstance(terms, dict) or "compute_slowdown" not in terms:
+            raise DearsimError(
+                f"{interference}: no 'interference' mapping with compute_slowdown (write it "
+                "with dearsim collect interference)"
+            )
+    from .collect.models import build
+
+    build(model, batch, "meta")  # a bad name fails here, in one line
+    caps = _floats(bucket_caps, "--bucket-caps")
+    ths = _floats(thresholds, "--thresholds", allow_null=True)
+    sets = validate.settings(caps, ths)
+    res = launch.run_task(
+        "validate",
+        {"model": model, "batch_size": batch, "device": dev, "iters": iters,
+         "warmup": warmup, "threads": threads, "seed": seed, "settings": sets,
+         "trace_path": str(trace_path), "trace_names": list(trace.names),
+         "check_threshold_mb": None},
+        nproc, launcher=launcher, threads=threads, timeout_s=timeout,
+    )
+    tr = validate.with_tensors(trace, res)
+    rows = validate.predict(res, tr, net, terms)
+    return rows, res
+
+
+def validate_cmd(
+    trace: Annotated[Path, typer.Option("--trace", help="Trace from dearsim collect layers.")],
+    network: Annotated[str, typer.Option("--network", help="Network YAML from dearsim calibrate.")],
+    model: ModelOpt,
+    out: Annotated[Path, typer.Option("--out", help="CSV of measured vs predicted times.")],
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Per-rank batch (default: the trace's).")
+    ] = None,
+    nproc: NprocOpt = 2,
+    device: DeviceOpt = "cpu",
+    bucket_caps: Annotated[
+        str, typer.Option("--bucket-caps", help="DDP bucket_cap_mb values besides the default.")
+    ] = "1,5",
+    thresholds: Annotated[
+        str, typer.Option("--thresholds", help="DeAR threshold_mb values (null: per layer).")
+    ] = "1,25",
+    iters: Annotated[int, typer.Option("--iters", help="Timed steps per setting.")] = 20,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed steps per setting.")] = 5,
+    threads: ThreadsOpt = None,
+    interference: Annotated[
+        Path | None,
+        typer.Option("--interference", help="YAML from dearsim collect interference."),
+    ] = None,
+    launcher: LauncherOpt = None,
+    timeout: TimeoutOpt = 600.0,
+) -> None:
+    """Train with DDP, DeAR and WFBP for real; compare with dearsim's predictions."""
+    from .collect import validate
+
+    rows, res = run_validate(
+        trace, network, model, batch_size, nproc=nproc, device=device, bucket_caps=bucket_caps,
+        thresholds=thresholds, iters=iters, warmup=warmup, threads=threads,
+        interference=interference, launcher=launcher, timeout=timeout,
+    )
+    extra = {"model": model, "device": device, "threads": res["threads"]}
+    _write(out, lambda: validate.write_rows(rows, out, extra))
+    cal = any("predicted_cal_ms" in r for r in rows)
+    head = f"{'schedule':<6} {'setting':<28} {'ranks':>5} {'measured':>10} {'predicted':>10} " \
+           f"{'error':>8}" + (f" {'calibrated':>10} {'error':>8}" if cal else "")
+    print(head)
+    for r in rows:
+        line = (f"{r['schedule']:<6} {r['setting']:<28} {r['ranks']:>5} "
+                f"{r['measured_ms']:>8.3f}ms {r['predicted_ms']:>8.3f}ms {r['error_pct']:>+7.1f}%")
+        if cal:
+            line += f" {r['predicted_cal_ms']:>8.3f}ms {r['error_cal_pct']:>+7.1f}%"
+        print(line)
+    med, worst = validate.summary(rows)
+    msg = f"|error| median {med:.1f}%, worst {worst:.1f}%"
+    if cal:
+        m2, w2 = validate.summary(rows, "error_cal_pct")
+        msg += f"; with interference terms: median {m2:.1f}%, worst {w2:.1f}%"
+    print(msg)
+    chk = res["check"]
+    print("correctness after one step, max |param - DDP's|: "
+          + ", ".join(f"{k} {v:.2e}" for k, v in chk.items()))
+    _err(f"wrote {out}")
+
+
+# --------------------------------------------------------------------------- standalone
+
+
+tools_app = typer.Typer(
+    name="dearsim",
+    help="dearsim collect, calibrate and validate.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+tools_app.add_typer(collect_app, name="collect")
+tools_app.command("calibrate")(calibrate_cmd)
+tools_app.command("validate")(validate_cmd)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run :data:`tools_app`: user mistakes become one line on standard error."""
+    from typer.exceptions import TyperException
+
+    command = typer.main.get_command(tools_app)
+    try:
+        command.main(args=argv, prog_name="dearsim", standalone_mode=False)
+    except DearsimError as exc:
+        print(f"dearsim: error: {exc}", file=sys.stderr)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except TyperException as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())
+            return 0
+        msg = exc.format_message().replace("\n", " ")
+        path = ctx.command_path if ctx is not None else "dearsim"
+        print(f"{path}: error: {msg}", file=sys.stderr)
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

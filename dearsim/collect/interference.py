@@ -1,0 +1,164 @@
+"""``dearsim collect interference``: what a standalone layer trace misses.
+
+Run under torchrun with the validation's rank count, on the collected model. Per rank, the
+compute step (forward + loss + backward, no communication) is timed
+
+* ``alone``: rank 0 computes while the other ranks wait idle in a barrier;
+* ``together``: every rank computes at once (ranks sharing cores, caches, memory bandwidth);
+* ``with_comm``: every rank computes while a background thread on each rank runs all-reduces
+  of ``--comm-bytes`` back to back on its own process group (the link busy all the time).
+
+``compute_slowdown = together / alone`` (the ranks' mutual slowdown, present whenever they
+all compute) and ``comm_compute_slowdown = with_comm / together`` (compute while the link is
+busy). The background all-reduces are also timed with and without the compute beside them
+(``comm_slowdown``).
+
+Framework work, on rank 0 alone in a one-rank process group:
+
+* ``ddp_overhead_s``: a DDP step's forward + backward minus the plain one (DDP's autograd
+  hooks and the copies of gradients into its buckets; the one-rank all-reduce is a copy);
+* ``optimizer_overhead_s``: ``torch.optim.SGD.step()`` minus the plain per-tensor
+  ``p.add_(grad)`` loop that the trace's update times.
+
+``dearsim validate --interference FILE`` applies these terms (docs/validation.md).
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from typing import Any
+
+
+def _median_time(fn: Any, n: int, sync: Any) -> float:
+    ts = []
+    for _ in range(n):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def run_rank(args: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from .layers import layering
+    from .models import build
+
+    rank = dist.get_rank()
+    world = dist.get_world_size()
+    device = args["device"]
+    if device.startswith("cuda"):
+        device = f"cuda:{torch.cuda.current_device()}"
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    iters, warmup = int(args["iters"]), int(args["warmup"])
+    w = build(args["model"], int(args["batch_size"]), device, seed=int(args["seed"]))
+    lay = layering(w)
+    params = lay.all_params()
+
+    def compute() -> None:
+        for p in params:
+            p.grad = None
+        w.loss_fn(w.run_forward()).backward()
+
+    for _ in range(warmup):
+        compute()
+    # alone: rank 0 computes, the others wait in the barrier
+    alone = _median_time(compute, iters, sync) if rank == 0 else 0.0
+    dist.barrier()
+    together = _median_time(compute, iters, sync)
+    dist.barrier()
+
+    comm_group = dist.new_group(backend=dist.get_backend())
+    numel = max(world, int(args["comm_bytes"]) // 4)
+    buf = torch.ones(numel + 1, device=device)
+    comm_times: list[float] = []
+    stop = threading.Event()
+
+    def comm_loop(record: list[float], limit: int | None) -> None:
+        k = 0
+        while True:
+            buf[-1] = 1.0 if stop.is_set() else 0.0
+            t0 = time.perf_counter()
+            dist.all_reduce(buf, group=comm_group)
+            sync()
+            record.append(time.perf_counter() - t0)
+            k += 1
+            if buf[-1].item() > 0 or (limit is not None and k >= limit):
+                return
+
+    # the collectives alone (no compute beside them)
+    comm_alone: list[float] = []
+    comm_loop(comm_alone, max(5, iters))
+    dist.barrier()
+    th = threading.Thread(target=comm_loop, args=(comm_times, None), daemon=True)
+    th.start()
+    time.sleep(0.01)
+    with_comm = _median_time(compute, iters, sync)
+    stop.set()
+    th.join(timeout=120)
+    if th.is_alive():
+        raise RuntimeError("the background all-reduce loop did not stop")
+    dist.barrier()
+
+    # framework work: rank 0 in a group of its own
+    solo = [dist.new_group([r], backend=dist.get_backend()) for r in range(world)]
+    ddp_over = opt_over = plain_bwd = ddp_bwd = upd_plain = upd_opt = 0.0
+    if rank == 0:
+        w2 = build(args["model"], int(args["batch_size"]), device, seed=int(args["seed"]))
+        ids = [torch.device(device).index] if device.startswith("cuda") else None
+        model = DDP(w2.model, device_ids=ids, process_group=solo[0])
+        p2 = list(w2.model.parameters())
+
+        def ddp_step() -> None:
+            for p in p2:
+                p.grad = None
+            w2.loss_fn(model(*w2.args, **w2.kwargs)).backward()
+
+        for _ in range(warmup):
+            ddp_step()
+            compute()
+        ts_d, ts_p = [], []
+        for _ in range(iters):  # alternate, so that drift hits both alike
+            ts_d.append(_median_time(ddp_step, 1, sync))
+            ts_p.append(_median_time(compute, 1, sync))
+        ddp_bwd, plain_bwd = statistics.median(ts_d), statistics.median(ts_p)
+        ddp_over = ddp_bwd - plain_bwd
+        opt = torch.optim.SGD(p2, lr=1e-6)
+
+        def plain_update() -> None:
+            with torch.no_grad():
+                for p in p2:
+                    p.add_(p.grad, alpha=-1e-6)
+
+        upd_plain = _median_time(plain_update, iters, sync)
+        upd_opt = _median_time(opt.step, iters, sync)
+        opt_over = upd_opt - upd_plain
+    dist.barrier()
+    ca = statistics.median(comm_alone)
+    cw = statistics.median(comm_times) if comm_times else ca
+    return {
+        "ranks": world,
+        "threads": torch.get_num_threads(),
+        "compute_alone_s": alone,
+        "compute_together_s": together,
+        "compute_with_comm_s": with_comm,
+        "compute_slowdown": together / alone if alone > 0 else 1.0,
+        "comm_compute_slowdown": with_comm / together if together > 0 else 1.0,
+        "comm_bytes": numel * 4,
+        "comm_alone_s": ca,
+        "comm_with_compute_s": cw,
+        "comm_slowdown": cw / ca if ca > 0 else 1.0,
+        "comm_reps_with_compute": len(comm_times),
+        "ddp_step_fwd_bwd_s": ddp_bwd,
+        "plain_step_fwd_bwd_s": plain_bwd,
+        "ddp_overhead_s": ddp_over,
+        "plain_update_s": upd_plain,
+        "optimizer_step_s": upd_opt,
+        "optimizer_overhead_s": opt_over,
+    }

@@ -1,0 +1,284 @@
+"""``dearsim validate``: train for real, simulate the same runs, report the error.
+
+Under torchrun (gloo on CPUs, NCCL on GPUs) every rank builds the collected model (same
+seed; each rank's batch scaled differently so the averaging matters) and trains it with
+
+* ``ddp``: PyTorch ``DistributedDataParallel`` with ``bucket_cap_mb`` left at its default and
+  at each given cap, ``torch.optim.SGD``;
+* ``dear``: :class:`~dearsim.collect.dear_impl.DearTrainer` with DeAR's threshold grouping
+  over the trace's layers (:func:`dearsim.schedules.dear.greedy_groups`), prefetch ``next``;
+* ``wfbp``: :class:`~dearsim.collect.dear_impl.WfbpTrainer`, one all-reduce per tensor.
+
+Iteration time = median over the timed steps (after warm-up) of the interval between step
+starts on rank 0. The parent process then simulates each run with :func:`dearsim.simulate`
+from the collected trace and the calibrated network (``ddp`` with the same
+``bucket_cap_mb``, ``dear`` with the same groups and ``prefetch="next"``, ``wfbp``) and
+writes ``schedule, setting, ranks, measured_ms, predicted_ms, error_pct`` (plus
+``predicted_cal_ms, error_cal_pct`` when interference terms are given).
+
+Correctness: before timing, one step of DeAR and one of WFBP are compared with one step of
+DDP from the same initial parameters; the largest absolute parameter difference is reported
+(``max_abs_diff``).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import DearsimError
+
+DEFAULT_LR = 0.01
+
+
+def settings(bucket_caps: list[float], thresholds: list[float | None]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [{"schedule": "ddp", "setting": "default", "options": {}}]
+    for cap in bucket_caps:
+        out.append({"schedule": "ddp", "setting": f"bucket_cap_mb={cap:g}",
+                    "options": {"bucket_cap_mb": cap}})
+    for th in thresholds:
+        label = "threshold_mb=null" if th is None else f"threshold_mb={th:g}"
+        out.append({"schedule": "dear", "setting": label,
+                    "options": {"threshold_mb": th, "prefetch": "next"}})
+    out.append({"schedule": "wfbp", "setting": "per-tensor", "options": {}})
+    return out
+
+
+# --------------------------------------------------------------------------- per rank
+
+
+def _workload(args: dict[str, Any], rank: int) -> Any:
+    import torch
+
+    from .models import build
+
+    w = build(args["model"], int(args["batch_size"]), args["device"], seed=int(args["seed"]))
+    with torch.no_grad():  # each rank its own batch: the average must really average
+        for t in (*w.args, *w.kwargs.values()):
+            if hasattr(t, "is_floating_point") and t.is_floating_point():
+                t.mul_(1.0 + 0.5 * rank)
+    return w
+
+
+def _groups(trace: Any, threshold: float | None) -> list[tuple[int, int]]:
+    from ..schedules.dear import greedy_groups
+
+    return [(b.first, b.last) for b in greedy_groups(trace, threshold)]
+
+
+def _step_fn(kind: str, w: Any, lay: Any, opts: dict[str, Any], trace: Any, lr: float,
+             device: str) -> tuple[Any, Any, dict[str, Any]]:
+    """(step(), finish(), info) for one setting on the workload ``w``."""
+    import torch
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    from .dear_impl import DearTrainer, WfbpTrainer
+
+    info: dict[str, Any] = {}
+    if kind == "ddp":
+        kw: dict[str, Any] = {}
+        if opts.get("bucket_cap_mb") is not None:
+            kw["bucket_cap_mb"] = opts["bucket_cap_mb"]
+        ids = [torch.device(device).index] if device.startswith("cuda") else None
+        model = DDP(w.model, device_ids=ids, **kw)
+        opt = torch.optim.SGD(w.model.parameters(), lr=lr)
+
+        def step() -> None:
+            opt.zero_grad(set_to_none=True)
+            loss = w.loss_fn(model(*w.args, **w.kwargs))
+            loss.backward()
+            opt.step()
+
+        return step, lambda: None, info
+    if kind == "dear":
+        groups = _groups(trace, opts.get("threshold_mb"))
+        info["groups"] = groups
+        tr = DearTrainer(lay, groups, lr)
+    else:
+        tr = WfbpTrainer(lay, lr)
+
+    def step2() -> None:
+        loss = w.loss_fn(w.run_forward())
+        loss.backward()
+        tr.end_backward()
+
+    return step2, tr.finish, info
+
+
+def run_rank(args: dict[str, Any]) -> dict[str, Any]:
+    import torch
+    import torch.distributed as dist
+
+    from ..trace import Trace
+    from .layers import layering
+
+    rank = dist.get_rank()
+    device = args["device"]
+    if device.startswith("cuda"):
+        device = f"cuda:{torch.cuda.current_device()}"
+        args = {**args, "device": device}
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    lr = float(args.get("lr", DEFAULT_LR))
+    base = _workload(args, rank)
+    lay0 = layering(base)
+    if lay0.names != list(args["trace_names"]):
+        raise DearsimError(
+            f"{args['trace_path']}: the trace's layers ({len(args['trace_names'])}) are not "
+            f"those of --model {args['model']} ({len(lay0.names)}): collect the trace from "
+            "the same model"
+        )
+    trace = Trace.from_layers([0.0] * len(lay0.names), [0.0] * len(lay0.names), lay0.sizes,
+                              names=lay0.names, tensors=lay0.tensor_bytes)
+    init = copy.deepcopy(base.model.state_dict())
+
+    def fresh() -> tuple[Any, Any]:
+        w = _workload(args, rank)
+        w.model.load_state_dict(init)
+        return w, layering(w)
+
+    # ---- correctness: one step of each implementation from the same parameters
+    ref_w, ref_lay = fresh()
+    step, finish, _ = _step_fn("ddp", ref_w, ref_lay, {}, trace, lr, device)
+    step()
+    ref = [p.detach().clone() for p in ref_lay.all_params()]
+    check: dict[str, float] = {}
+    for kind, opts in (("dear", {"threshold_mb": args["check_threshold_mb"]}), ("wfbp", {})):
+        w, lay = fresh()
+        step, finish, _ = _step_fn(kind, w, lay, opts, trace, lr, device)
+        step()
+        finish()
+        diff = max(float((p.detach() - q).abs().max()) for p, q in zip(lay.all_params(), ref))
+        check[kind] = diff
+    dist.barrier()
+
+    # ---- timing
+    rows = []
+    for s in args["settings"]:
+        w, lay = fresh()
+        step, finish, info = _step_fn(s["schedule"], w, lay, s["options"], trace, lr, device)
+        for _ in range(int(args["warmup"])):
+            step()
+        sync()
+        dist.barrier()
+        starts = []
+        for _ in range(int(args["iters"]) + 1):
+            starts.append(time.perf_counter())
+            step()
+        sync()
+        finish()
+        starts.append(time.perf_counter())
+        deltas = [b - a for a, b in zip(starts, starts[1:])]
+        t = torch.tensor(deltas, dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)  # the slowest rank's step
+        d = t.tolist()[:-1] if len(deltas) > 2 else t.tolist()
+        rows.append({**s, "measured_s": statistics.median(d), "steps": len(d), **info})
+        dist.barrier()
+    return {
+        "rows": rows,
+        "check": check,
+        "names": lay0.names,
+        "tensors": lay0.tensor_bytes,
+        "tensor_names": [[n for n, _ in ps] for ps in lay0.params],
+        "world": dist.get_world_size(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+def with_tensors(trace: Any, result: dict[str, Any]) -> Any:
+    """The collected trace with the per-tensor breakdown taken from the model (when the
+    trace file carries none)."""
+    from ..trace import Trace
+
+    if trace.has_breakdown:
+        return trace
+    return Trace.from_layers(
+        trace.fwd, trace.bwd, trace.size, trace.update, trace.names, name=trace.name,
+        batch_size=trace.batch_size, meta=trace.meta, source=trace.source,
+        tensors=result["tensors"], tensor_names=result["tensor_names"],
+    )
+
+
+def calibrated_trace(trace: Any, terms: dict[str, Any], schedule: str) -> Any:
+    """The trace with the interference terms applied: compute scaled by the ranks' mutual
+    slowdown; for ddp, DDP's own work spread over the backward in proportion to the bytes
+    and the optimizer's overhead added to the update."""
+    from ..trace import Trace
+
+    f = float(terms.get("compute_slowdown", 1.0))
+    fwd = [x * f for x in trace.fwd]
+    bwd = [x * f for x in trace.bwd]
+    upd = [x * f for x in trace.update]
+    if schedule == "ddp":
+        extra = float(terms.get("ddp_overhead_s", 0.0))
+        total = sum(trace.size) or 1
+        bwd = [b + extra * s / total for b, s in zip(bwd, trace.size)]
+        opt = float(terms.get("optimizer_overhead_s", 0.0))
+        total_u = sum(trace.update)
+        n = trace.num_layers
+        upd = [u + opt * (trace.update[i] / total_u if total_u > 0 else 1 / n)
+               for i, u in enumerate(upd)]
+    return Trace.from_layers(
+        fwd, bwd, trace.size, upd, trace.names, name=trace.name, batch_size=trace.batch_size,
+        meta=trace.meta, tensors=trace.tensors, tensor_names=trace.tensor_names,
+    )
+
+
+def predict(result: dict[str, Any], trace: Any, network: Any,
+            terms: dict[str, Any] | None) -> list[dict[str, Any]]:
+    from ..api import simulate
+
+    ranks = int(result["world"])
+    out = []
+    for r in result["rows"]:
+        opts = dict(r["options"])
+        if r["schedule"] == "dear":
+            opts = {"groups": [list(g) for g in r["groups"]], "prefetch": "next"}
+        pred = simulate(trace, network, ranks, r["schedule"], opts, iterations=12, warmup=2)
+        row = {
+            "schedule": r["schedule"], "setting": r["setting"], "ranks": ranks,
+            "measured_ms": r["measured_s"] * 1e3,
+            "predicted_ms": pred.iteration_time_s * 1e3,
+        }
+        row["error_pct"] = (row["predicted_ms"] / row["measured_ms"] - 1) * 100
+        if terms:
+            ct = calibrated_trace(trace, terms, r["schedule"])
+            p2 = simulate(ct, network, ranks, r["schedule"], opts, iterations=12, warmup=2)
+            row["predicted_cal_ms"] = p2.iteration_time_s * 1e3
+            row["error_cal_pct"] = (row["predicted_cal_ms"] / row["measured_ms"] - 1) * 100
+        if r["schedule"] == "dear":
+            row["setting"] += f" groups={len(r['groups'])}"
+        out.append(row)
+    return out
+
+
+def write_rows(rows: list[dict[str, Any]], path: Path, extra: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cols = ["schedule", "setting", "ranks", "measured_ms", "predicted_ms", "error_pct"]
+    if any("predicted_cal_ms" in r for r in rows):
+        cols += ["predicted_cal_ms", "error_cal_pct"]
+    cols += list(extra)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([_fmt({**r, **extra}.get(c)) for c in cols])
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return "" if v is None else str(v)
+
+
+def summary(rows: list[dict[str, Any]], key: str = "error_pct") -> tuple[float, float]:
+    errs = [abs(r[key]) for r in rows if key in r]
+    if not errs:
+        raise DearsimError("no rows to summarise")
+    return statistics.median(errs), max(errs)

@@ -1,0 +1,153 @@
+"""``dearsim collect``, ``calibrate`` and ``validate``: fits, and one clear line for every
+user mistake. The calibration tests need no PyTorch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dearsim import load_network
+from dearsim.cli_collect import main
+from dearsim.collect.calibrate import calibrate
+from dearsim.collect.comm import busbw_factor, parse_size
+from dearsim.errors import DearsimError
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADER = "op,workers,bytes,median_s,p10_s,p90_s,reps,algbw,busbw,backend,emulated\n"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def one_line(rc: int, out: str, err: str) -> str:
+    assert rc != 0
+    assert "Traceback" not in err and out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def comm_csv(tmp_path: Path, rows: list[tuple[str, int, int, float]], header: str = HEADER,
+             emulated: str = "false") -> Path:
+    p = tmp_path / "comm.csv"
+    body = "".join(f"{o},{w},{n},{t},{t},{t},5,0,0,gloo,{emulated}\n" for o, w, n, t in rows)
+    p.write_text(header + body)
+    return p
+
+
+def test_calibrate_recovers_a_line(tmp_path: Path) -> None:
+    a, b = 50e-6, 1e-9
+    rows = [(op, 2, n, a + b * n) for op in ("allreduce", "reducescatter", "allgather")
+            for n in (1024, 65536, 1 << 20, 4 << 20)]
+    net, fits = calibrate(comm_csv(tmp_path, rows))
+    for f in fits:
+        assert f.a == pytest.approx(a, rel=1e-6) and f.b == pytest.approx(b, rel=1e-6)
+        assert f.r2 == pytest.approx(1.0)
+    model = load_network(net)
+    assert model.costs(2).reduce_scatter.b == pytest.approx(b, rel=1e-5)
+    assert "R^2 = 1.0000" in net["sources"]["fits[workers=2].allreduce"]
+
+
+def test_calibrate_negative_intercept_goes_through_origin(tmp_path: Path) -> None:
+    rows = [("allreduce", 2, n, t) for n, t in ((1000, 1e-7), (2000, 5e-6), (4000, 1.5e-5))]
+    net, fits = calibrate(comm_csv(tmp_path, rows))
+    assert fits[0].a == 0.0 and fits[0].b > 0
+    assert "a = 0" in net["sources"]["fits[workers=2].allreduce"]
+
+
+def test_calibrate_marks_emulated(tmp_path: Path) -> None:
+    rows = [("allreduce", 2, n, 1e-4 + n * 1e-9) for n in (1024, 4096)]
+    net, fits = calibrate(comm_csv(tmp_path, rows, emulated="true"))
+    assert fits[0].emulated and "EMULATED" in net["sources"]["fits[workers=2].allreduce"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "header", "needle"),
+    [
+        ([("allreduce", 2, 4096, 1e-4)], HEADER, "one size only"),
+        ([("allreduce", 2, 4096, 1e-4), ("allreduce", 2, 4096, 2e-4)], HEADER, "one size only"),
+        ([("reducescatter", 2, 4096, 1e-4), ("reducescatter", 2, 8192, 2e-4)], HEADER,
+         "no allreduce rows"),
+        ([], "op,workers,median_s\n", "missing column(s) bytes"),
+        ([], HEADER, "no measurement rows"),
+    ],
+)
+def test_calibrate_bad_input_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: list, header: str, needle: str
+) -> None:
+    p = comm_csv(tmp_path, rows, header)
+    line = one_line(*run(capsys, "calibrate", p, "--out", tmp_path / "n.yaml"))
+    assert needle in line and "comm.csv" in line
+    assert not (tmp_path / "n.yaml").exists()
+
+
+def test_calibrate_empty_size_field_names_line(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "comm.csv"
+    p.write_text(HEADER + "allreduce,2,4096,1e-4,1,1,5,0,0,gloo,false\n"
+                 "allreduce,2,,2e-4,1,1,5,0,0,gloo,false\n")
+    line = one_line(*run(capsys, "calibrate", p, "--out", tmp_path / "n.yaml"))
+    assert "comm.csv:3" in line and "'bytes'" in line
+
+
+def test_calibrate_needs_no_torch(tmp_path: Path) -> None:
+    rows = [("allreduce", 2, n, 1e-4 + n * 1e-9) for n in (1024, 4096)]
+    p = comm_csv(tmp_path, rows)
+    code = (
+        "import sys; from dearsim.cli_collect import main; "
+        f"rc = main(['calibrate', {str(p)!r}, '--out', {str(tmp_path / 'n.yaml')!r}]); "
+        "assert rc == 0; assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT,
+                   env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+
+
+def test_sizes_and_busbw() -> None:
+    assert parse_size("4KiB") == 4096 and parse_size("1MiB") == 1 << 20
+    assert parse_size("1000") == 1000
+    with pytest.raises(DearsimError, match="cannot read size"):
+        parse_size("4 parsecs")
+    assert busbw_factor("allreduce", 2) == 1.0
+    assert busbw_factor("reducescatter", 4) == 0.75
+
+
+# --------------------------------------------------------------------------- needs torch
+
+
+def test_unknown_model_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    line = one_line(*run(capsys, "collect", "layers", "--model", "no-such-model",
+                         "--batch-size", 4, "--out", tmp_path / "t.csvy"))
+    assert "no-such-model" in line
+
+
+def test_cuda_without_cuda_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    line = one_line(*run(capsys, "collect", "layers", "--model", "tiny-mlp", "--batch-size", 4,
+                         "--device", "cuda", "--out", tmp_path / "t.csvy"))
+    assert "--device cuda" in line and "CUDA is not available" in line
+
+
+def test_torchrun_missing_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    line = one_line(*run(capsys, "collect", "comm", "--sizes", "4KiB,8KiB", "--launcher",
+                         "/nonexistent/torchrun", "--out", tmp_path / "c.csv"))
+    assert "torchrun not found" in line
+
+
+def test_bad_ops_and_sizes_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    line = one_line(*run(capsys, "collect", "comm", "--ops", "broadcast", "--out",
+                         tmp_path / "c.csv"))
+    assert "unknown collective 'broadcast'" in line
+    line = one_line(*run(capsys, "collect", "comm", "--sizes", "4KiB,lots", "--out",
+                         tmp_path / "c.csv"))
+    assert "--sizes" in line and "lots" in line
