@@ -561,13 +561,18 @@ def plot_breakdown_cmd(
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
 
 
-def _register_search() -> None:
+def _register_tools() -> None:
+    """Commands that live in their own modules (torch is imported only when they run)."""
+    from .cli_collect import calibrate_cmd, collect_app, validate_cmd
     from .cli_search import search_cmd
 
     app.command("search")(search_cmd)
+    app.add_typer(collect_app, name="collect")
+    app.command("calibrate")(calibrate_cmd)
+    app.command("validate")(validate_cmd)
 
 
-_register_search()
+_register_tools()
 
 
 @plot_app.command("timeline")
