@@ -130,9 +130,8 @@ print(frame.round(2).to_string())
 # communication the schedule could not hide. This link is fast enough that sending each
 # layer's gradient as soon as it is ready (`wfbp`, and `mgwfbp`, which merges layers only
 # when that hides startup costs) hides almost all of it. DDP's and DeAR's 25 MiB groups
-# hold back the gradients until a group is full, so the last group's
-# collective runs after the backward pass: fusion pays off only when startup costs dominate,
-# as on 10 Gb Ethernet above.
+# hold the gradients back until a group is full, so the last group's collective runs after
+# the backward pass: fusion pays off when startup costs dominate, as on 10 Gb Ethernet above.
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
