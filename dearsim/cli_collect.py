@@ -2,9 +2,8 @@
 commands: measure a model and a network, fit the network, check the simulator's predictions.
 
 ``collect_app`` is a typer sub-app; :func:`calibrate_cmd` and :func:`validate_cmd` are plain
-typer command functions for the top-level app. :data:`tools_app` bundles all three for use on
-its own (``python -m dearsim.cli_collect``) and in tests; :func:`main` runs it with the
-command line's contract (a user mistake is one line on standard error, never a traceback).
+typer command functions; :mod:`dearsim.cli` registers all three (and its ``main`` keeps the
+command line's contract: a user mistake is one line on standard error, never a traceback).
 
 PyTorch is imported only inside the commands that need it (not by ``calibrate``).
 Methods: ``docs/collect.md``; measured errors: ``docs/validation.md``.
@@ -464,47 +463,3 @@ def validate_cmd(
     print("correctness after one step, max |param - DDP's|: "
           + ", ".join(f"{k} {v:.2e}" for k, v in chk.items()))
     _err(f"wrote {out}")
-
-
-# --------------------------------------------------------------------------- standalone
-
-
-tools_app = typer.Typer(
-    name="dearsim",
-    help="dearsim collect, calibrate and validate.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-tools_app.add_typer(collect_app, name="collect")
-tools_app.command("calibrate")(calibrate_cmd)
-tools_app.command("validate")(validate_cmd)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run :data:`tools_app`: user mistakes become one line on standard error."""
-    from typer.exceptions import TyperException
-
-    command = typer.main.get_command(tools_app)
-    try:
-        command.main(args=argv, prog_name="dearsim", standalone_mode=False)
-    except DearsimError as exc:
-        print(f"dearsim: error: {exc}", file=sys.stderr)
-        return 2
-    except typer.Exit as exc:
-        return exc.exit_code
-    except TyperException as exc:
-        ctx = getattr(exc, "ctx", None)
-        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            print(ctx.get_help())
-            return 0
-        msg = exc.format_message().replace("\n", " ")
-        path = ctx.command_path if ctx is not None else "dearsim"
-        print(f"{path}: error: {msg}", file=sys.stderr)
-        return exc.exit_code
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -50,11 +50,10 @@ from typing import Any
 
 import numpy as np
 
-from . import schedules
 from .cluster import Cluster
 from .engine import CollectiveRecord, RawRun
 from .errors import DearsimError
-from .network import LinearCosts, NetworkModel, Op, load_network
+from .network import LinearCosts, NetworkModel, Op
 from .result import Result
 from .schedules import Schedule
 from .schedules.base import backward_segments, grad_tensors
@@ -62,7 +61,7 @@ from .schedules.bytescheduler import ByteScheduler, layer_chunks
 from .schedules.dear import Dear
 from .schedules.horovod import Horovod
 from .schedules.wfbp import Wfbp, WfbpFamily
-from .trace import Trace, load_trace
+from .trace import Trace
 from .units import MIB
 
 __all__ = ["FastRun", "measure", "run", "simulate"]
@@ -852,34 +851,11 @@ def simulate(
 ) -> Result:
     """:func:`dearsim.simulate` on the fast evaluator (same arguments and result, except
     that ``Result.raw`` is ``None``; :func:`run` gives the measurements)."""
-    tr = trace if isinstance(trace, Trace) else load_trace(trace)
-    net = load_network(network)
-    cluster = workers if isinstance(workers, Cluster) else Cluster(workers)
-    if isinstance(scheduler, Schedule):
-        if options:
-            raise DearsimError("give options either to the Schedule or to simulate(), not both")
-        sched = scheduler
-    else:
-        sched = schedules.create(scheduler, dict(options or {}))
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise DearsimError(f"warmup must be an integer >= 0, got {warmup!r}")
-    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < warmup + 2:
-        raise DearsimError(
-            f"iterations must be an integer >= warmup + 2 = {warmup + 2}, got {iterations!r}"
-        )
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
-        raise DearsimError(f"batch_size must be a positive integer, got {batch_size!r}")
-    costs = net.costs(cluster.workers)
-    raw = run(sched, tr, costs, cluster, iterations)
-    return measure(
-        raw,
-        warmup,
-        scheduler=sched.name,
-        options=sched.options.model_dump(exclude_none=False),
-        trace=tr.name,
-        network=net.name,
-        workers=cluster.workers,
-        batch_size=batch_size if batch_size is not None else tr.batch_size,
+    from .api import simulate as api_simulate
+
+    return api_simulate(
+        trace, network, workers, scheduler, options, iterations=iterations, warmup=warmup,
+        batch_size=batch_size, engine="fast",
     )
 
 

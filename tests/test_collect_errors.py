@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dearsim import load_network
-from dearsim.cli_collect import main
+from dearsim.cli import main
 from dearsim.collect.calibrate import calibrate
 from dearsim.collect.comm import busbw_factor, parse_size
 from dearsim.errors import DearsimError
@@ -100,7 +100,7 @@ def test_calibrate_needs_no_torch(tmp_path: Path) -> None:
     rows = [("allreduce", 2, n, 1e-4 + n * 1e-9) for n in (1024, 4096)]
     p = comm_csv(tmp_path, rows)
     code = (
-        "import sys; from dearsim.cli_collect import main; "
+        "import sys; from dearsim.cli import main; "
         f"rc = main(['calibrate', {str(p)!r}, '--out', {str(tmp_path / 'n.yaml')!r}]); "
         "assert rc == 0; assert 'torch' not in sys.modules, 'torch imported'"
     )

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from dearsim import load_network, load_trace
-from dearsim.cli_collect import main
+from dearsim.cli import main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
