@@ -42,8 +42,19 @@ SetOpt = Annotated[
 IterOpt = Annotated[int, typer.Option("--iterations", help="Iterations simulated.")]
 WarmupOpt = Annotated[int, typer.Option("--warmup", help="Warm-up iterations not measured.")]
 BatchOpt = Annotated[
-    int | None, typer.Option("--batch-size", help="Per-worker batch size (overrides the trace's).")
+    int | None,
+    typer.Option(
+        "--batch-size",
+        help="Per-worker batch size used only to report throughput (samples/s); it does not "
+        "change compute times, which the trace measured at its own batch size.",
+    ),
 ]
+
+
+def _batch_note(batch_size: int | None) -> None:
+    if batch_size is not None:
+        print(f"note: --batch-size {batch_size} only rescales throughput; compute times are "
+              "the trace's, measured at its own batch size", file=sys.stderr)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 PluginOpt = Annotated[
     list[str] | None,
@@ -93,6 +104,7 @@ def simulate_cmd(
         warmup=warmup,
         batch_size=batch_size,
     )
+    _batch_note(batch_size)
     if json_:
         print(json.dumps(result.to_dict()))
         return
@@ -179,6 +191,7 @@ def compare_cmd(
         warmup=warmup,
         batch_size=batch_size,
     )
+    _batch_note(batch_size)
     if json_:
         print(json.dumps(comp.rows()))
     else:

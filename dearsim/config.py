@@ -310,6 +310,7 @@ class _Resolver:
         self._traces: dict[str, _TraceRef] = {}
         self._networks: dict[str, dict[str, Any]] = {}
         self.labels: dict[tuple[str, str], str] = {}
+        self._work_ok: set[tuple[str, str, str, int]] = set()
         #: every trace used, by content hash
         self.traces: dict[str, Trace] = {}
 
@@ -375,6 +376,23 @@ class _Resolver:
                 label = str(Path(name).with_suffix("")) if Path(name).suffix else name
                 self.labels[(name, t.sha256)] = label
                 self._traces[key] = _TraceRef(label, t.sha256, t.batch_size)
+
+    def check_work(self, sha: str, scheduler: str, options: dict[str, Any], iterations: int,
+                   path: tuple[str | int, ...]) -> None:
+        """Refuse a run that would post more collectives than the work limit (see
+        :func:`dearsim.api.check_work`), before anything runs."""
+        from .api import check_work
+
+        key = (sha, scheduler, json.dumps(options, sort_keys=True, default=str), iterations)
+        if key in self._work_ok:
+            return
+        try:
+            check_work(self.traces[sha], schedules.create(scheduler, options), iterations)
+        except DearsimError as exc:
+            raise self.fail(path, str(exc)) from None
+        if len(self._work_ok) > 10_000:
+            self._work_ok.clear()
+        self._work_ok.add(key)
 
     def network(self, ref: Any, path: tuple[str | int, ...]) -> dict[str, Any]:
         key = json.dumps(ref, sort_keys=True, default=str)
@@ -608,6 +626,8 @@ def _build(
         raise res.fail(("iterations",), f"iterations must be >= warmup + 2 = "
                                         f"{scalars['warmup'] + 2}")
     batch = scalars["batch_size"] if scalars["batch_size"] is not None else trace.batch_size
+    res.check_work(trace.sha256, sched.name, options, scalars["iterations"],
+                   point["schedule"][1])
     return RunSpec(
         index=index,
         trace=trace.label,

@@ -74,16 +74,28 @@ def load_results(path: str | Path) -> Any:
             raise DearsimError(f"{path}: no results.parquet, results.csv or results.jsonl here")
     if not p.exists():
         raise DearsimError(f"{path}: no such results file")
+    if not p.is_file():
+        raise DearsimError(f"{path}: not a results file (a folder or a special file)")
     try:
         if p.suffix == ".parquet":
-            return pd.read_parquet(p)
-        if p.suffix == ".jsonl":
+            frame = pd.read_parquet(p)
+        elif p.suffix == ".jsonl":
             from .sweep import read_rows
 
-            return pd.DataFrame(read_rows(p))
-        return pd.read_csv(p)
+            frame = pd.DataFrame(read_rows(p))
+        else:
+            frame = pd.read_csv(p)
     except Exception as exc:  # a file that is not a results table
-        raise DearsimError(f"{path}: cannot read results: {exc}") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DearsimError(f"{path}: cannot read results: {first}") from None
+    missing = [c for c in ("status", "schedule", "group_hash", "iteration_time_s")
+               if c not in frame.columns]
+    if missing:
+        raise DearsimError(f"{path}: not a dearsim results table (no column "
+                           f"{', '.join(missing)})")
+    if not (frame["status"] == "ok").any():
+        raise DearsimError(f"{path}: no successful runs to plot")
+    return frame
 
 
 def _panels(frame: Any, x: str, facet: str | None, row: str | None, what: str) -> Any:

@@ -204,6 +204,7 @@ def run_local(
     plugins once, in its initializer. Stops promptly when ``stopper`` catches a signal."""
     stopper = stopper or Stopper()
     if jobs <= 1:
+        yield []  # started
         for run in runs:
             if stopper.stopped:
                 return
@@ -218,6 +219,7 @@ def run_local(
             yield [row]
         return
     needed, plugins = _needs(traces, plugins)
+    yield []  # started
     ctx = multiprocessing.get_context(MP_START) if MP_START else None
     pool = ProcessPoolExecutor(
         max_workers=jobs, mp_context=ctx, initializer=init_worker, initargs=(needed, plugins)
@@ -319,6 +321,7 @@ def run_dask(
         raise DearsimError(f"cannot reach the dask scheduler at {address}: {exc}") from None
     token = uuid.uuid4().hex
     try:
+        yield []  # started
         [shared] = client.scatter([dict(traces)], broadcast=True)
         todo = _batches(runs, batch)
         ac = as_completed()
@@ -457,6 +460,8 @@ class _Folder:
         self.lock_fd: int | None = None
         #: Files this sweep wrote in a fresh start (removed if the start fails).
         self.fresh: list[Path] = []
+        #: Whether this sweep created ``.dearsim/`` (or found it without a manifest).
+        self.new_state = False
 
     def open(self, resume: bool = False) -> None:
         """Create and lock the folder. A folder holding files dearsim did not write is
@@ -484,6 +489,7 @@ class _Folder:
                        f"{', ...' if len(foreign) > 3 else ''})")
                     + "; choose another --out or an empty folder"
                 )
+        self.new_state = not (state / MANIFEST).exists()
         try:
             state.mkdir(exist_ok=True)
             self.lock_fd = os.open(state / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -516,17 +522,19 @@ class _Folder:
             self.lock_fd = None
 
     def discard(self) -> None:
-        """Undo a start that failed before any row: remove what this sweep created."""
+        """Undo a start that failed before any row: remove what this sweep created (a
+        folder that held a sweep before keeps its manifest; the lock file is harmless)."""
         self.close()
         state = _state(self.out)
         for p in self.fresh:
             with contextlib.suppress(OSError):
                 p.unlink()
-        for name in (MANIFEST, LOCK, MANIFEST + ".tmp"):
+        if self.new_state:
+            for name in (MANIFEST, LOCK, MANIFEST + ".tmp"):
+                with contextlib.suppress(OSError):
+                    (state / name).unlink()
             with contextlib.suppress(OSError):
-                (state / name).unlink()
-        with contextlib.suppress(OSError):
-            state.rmdir()
+                state.rmdir()
         for p in self.created:
             with contextlib.suppress(OSError):
                 p.rmdir()  # only if empty
@@ -703,8 +711,6 @@ def run_sweep(
         batch = max(1, min(32, (n - done) // (max(jobs, 1) * 8) or 1))
         t0 = time.perf_counter()
         ran = 0
-        if progress:
-            progress(done, n)
         with Stopper() as stopper:
             if n - done > 0:
                 source = (
@@ -713,6 +719,9 @@ def run_sweep(
                     else run_dask(todo, loaded.traces, jobs, batch, address, loaded.plugins,
                                   stopper)
                 )
+                next(source, None)  # start the executor: a failed start raises here
+                if progress:
+                    progress(done, n)
                 with jsonl.open("ab") as f:
                     pos = f.seek(0, os.SEEK_END)
                     for rows in source:
@@ -728,6 +737,8 @@ def run_sweep(
                             progress(done + ran, n)
                     f.flush()
                     os.fsync(f.fileno())
+            elif progress:
+                progress(done, n)
             started = True
             seconds = time.perf_counter() - t0
             outcome = SweepOutcome(out, n, ran, done, 0, seconds, stopper.signum,
