@@ -297,7 +297,12 @@ def sweep_cmd(
     frame = _summary_frame(outcome.out, plot.x)
     _print_summary(console, frame, plot.baseline)
     ok = frame[frame["status"] == "ok"]
-    if len(ok) and (ok["schedule"] == plot.baseline).any():
+    from .plots import MAX_POINTS
+
+    if len(ok) > MAX_POINTS:
+        print(f"dearsim: no plot: {len(ok):,} runs are too many to draw legibly; plot a "
+              "selection with dearsim plot", file=sys.stderr)
+    elif len(ok) and (ok["schedule"] == plot.baseline).any():
         from .plots import speedup_curves
 
         try:
@@ -319,8 +324,7 @@ def _summary_frame(out: Path, x: str) -> Any:
     import pyarrow.parquet as pq
 
     names = set(pq.read_schema(out / "results.parquet").names)
-    wanted = ["status", "schedule", "group_hash", "iteration_time_s",
-              "throughput_samples_per_s", *table.POINT_COLUMNS, x]
+    wanted = ["status", "schedule", "group_hash", "iteration_time_s", *table.POINT_COLUMNS, x]
     cols = [c for c in dict.fromkeys(wanted) if c in names]
     return pq.read_table(out / "results.parquet", columns=cols).to_pandas()
 

@@ -288,9 +288,8 @@ class _TraceRef:
 
 def read_trace(file: Path) -> tuple[Trace, str]:
     """A trace file, parsed, and the sha256 of its content; the file is read once."""
-    from .trace import parse_trace
-
     from .paths import read_bytes
+    from .trace import parse_trace
 
     src = str(file)
     data = read_bytes(file, "trace file", MAX_TRACE_BYTES)

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_helpers import one_error_line, run
 
 from dearsim.cli import main
 from dearsim.config import load_config
 from dearsim.errors import DearsimError
 from dearsim.sweep import RESULTS_JSONL, read_rows, run_sweep
-
-from cli_helpers import one_error_line, run
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACE = "name,fwd_ms,bwd_ms,bytes\n" + "".join(
@@ -145,7 +144,8 @@ def test_resume_from_a_second_clone_and_another_folder(folder: Path, tmp_path_fa
         (clone / "t.csv").write_text(TRACE)
         config(clone, SMALL)
     pa = cli("sweep", "c.yaml", "--out", "res", "--jobs", 1, cwd=a)
-    pb = cli("sweep", a / "c.yaml", "--out", b / "res", "--jobs", 2, cwd=tmp_path_factory.mktemp("w"))
+    elsewhere = tmp_path_factory.mktemp("w")
+    pb = cli("sweep", b / "c.yaml", "--out", b / "res", "--jobs", 2, cwd=elsewhere)
     assert finish(pa)[0] == 0 and finish(pb)[0] == 0
     for name in ("results.csv", "config.yaml"):
         assert (a / "res" / name).read_bytes() == (b / "res" / name).read_bytes(), name
@@ -313,3 +313,47 @@ def test_the_copied_folder_keeps_its_identity(folder: Path) -> None:
     assert run_sweep(load_config(cfg), folder / "copy", jobs=1, resume=True).ran == 0
     with pytest.raises(DearsimError, match="pass --resume"):
         run_sweep(load_config(cfg), folder / "copy", jobs=1)
+
+
+def test_work_explosions_are_refused_naming_the_limit(folder: Path, capsys,
+                                                      monkeypatch) -> None:
+    cfg = config(folder, "networks: [10GbE]\nworkers: [8]\nschedules:\n"
+                         "  - {name: bytescheduler, options: {partition_bytes: 1}}\n")
+    rc, out, err = run(capsys, "sweep", cfg, "--out", folder / "o")
+    line = one_error_line(rc, out, err)
+    assert ":5: schedules[0]" in line and "chunks of partition_bytes=1" in line
+    assert "DEARSIM_MAX_COLLECTIVES" in line and not (folder / "o").exists()
+    rc, out, err = run(capsys, "simulate", "--trace", folder / "t.csv", "--network", "10GbE",
+                       "--workers", 8, "--scheduler", "horovod", "--set",
+                       "cycle_time_ms=1e-9")
+    line = one_error_line(rc, out, err)
+    assert line.startswith("dearsim: error: --set: ") and "cycle ticks" in line
+    rc, out, err = run(capsys, "simulate", "--trace", folder / "t.csv", "--network", "10GbE",
+                       "--workers", 8, "--scheduler", "wfbp", "--iterations", 10**9)
+    assert "--iterations: " in one_error_line(rc, out, err)
+    # Lifted by the environment variable.
+    monkeypatch.setenv("DEARSIM_MAX_COLLECTIVES", "100000000000")
+    from dearsim.api import check_work, max_collectives
+
+    assert max_collectives() == 100_000_000_000
+    from dearsim import schedules
+    from dearsim.trace import load_trace
+
+    check_work(load_trace(folder / "t.csv"), schedules.create("bytescheduler",
+                                                              {"partition_bytes": 1}), 10)
+
+
+def test_the_api_takes_numpy_numbers_and_arrays(folder: Path) -> None:
+    np = pytest.importorskip("numpy")
+    from dearsim import compare, simulate
+
+    plain = simulate(folder / "t.csv", "10GbE", 8, "ddp", {"buckets": [[0, 2], [3, 4]]},
+                     iterations=6, warmup=1)
+    numpy = simulate(folder / "t.csv", {"alpha_s": np.float64(5.59e-5),
+                                        "beta_s_per_byte": np.float32(8e-10)},
+                     np.int64(8), "ddp", {"buckets": np.array([[0, 2], [3, 4]])},
+                     iterations=np.int32(6), warmup=np.int8(1))
+    assert numpy.buckets == plain.buckets == [(0, 2), (3, 4)]
+    cmp = compare(folder / "t.csv", "10GbE", np.array(4), np.array(["wfbp", "dear"]),
+                  {"dear": {"threshold_mb": np.float32(5)}}, iterations=np.int64(5))
+    assert [r.scheduler for r in cmp.results] == ["wfbp", "dear"]
