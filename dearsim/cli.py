@@ -42,8 +42,19 @@ SetOpt = Annotated[
 IterOpt = Annotated[int, typer.Option("--iterations", help="Iterations simulated.")]
 WarmupOpt = Annotated[int, typer.Option("--warmup", help="Warm-up iterations not measured.")]
 BatchOpt = Annotated[
-    int | None, typer.Option("--batch-size", help="Per-worker batch size (overrides the trace's).")
+    int | None,
+    typer.Option(
+        "--batch-size",
+        help="Per-worker batch size used only to report throughput (samples/s); it does not "
+        "change compute times, which the trace measured at its own batch size.",
+    ),
 ]
+
+
+def _batch_note(batch_size: int | None) -> None:
+    if batch_size is not None:
+        print(f"note: --batch-size {batch_size} only rescales throughput; compute times are "
+              "the trace's, measured at its own batch size", file=sys.stderr)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
 PluginOpt = Annotated[
     list[str] | None,
@@ -125,6 +136,7 @@ def simulate_cmd(
                 rank_traces, lambda: tl.write_rank_traces(result, loaded, rank_traces)
             )
             print(f"wrote {len(paths)} rank traces in {rank_traces}", file=sys.stderr)
+    _batch_note(batch_size)
     if json_:
         print(json.dumps(result.to_dict()))
     else:
@@ -164,9 +176,9 @@ def _writing(path: Path, write: Any) -> Any:
 
 
 def _console() -> Console:
-    """A console for tables; wide enough for the comparison table when not on a terminal."""
+    """A console for tables: the terminal's width, or 80 columns when not on a terminal."""
     console = Console()
-    return console if console.is_terminal else Console(width=132)
+    return console if console.is_terminal else Console(width=80)
 
 
 def _ms(x: float) -> str:
@@ -251,30 +263,20 @@ def compare_cmd(
     )
     if gantt is not None:
         _gantt(trace, network, workers, names, options, iterations, warmup, gantt)
+    _batch_note(batch_size)
     if json_:
         print(json.dumps(comp.rows()))
     else:
         first = comp.results[0]
-        t = Table(
-            title=f"{first.trace} on {load_network(network).name}, {workers} workers"
-            f" (best first; speedup = T_{comp.baseline} / T)"
-        )
-        for col, just in (
-            ("scheduler", "left"),
-            ("iteration ms", "right"),
-            ("samples/s", "right"),
-            ("compute ms", "right"),
-            ("comm busy ms", "right"),
-            ("exposed ms", "right"),
-            (f"vs {comp.baseline}", "right"),
-            ("buckets", "right"),
-        ):
-            t.add_column(col, justify=just)  # type: ignore[arg-type]
+        # Compute is the trace's, the same under every schedule: said once, in the title.
+        same_compute = len({_ms(r.compute_s) for r in comp.results}) == 1
+        headers = ["iteration ms", "samples/s", "compute ms", "comm busy ms", "exposed ms",
+                   f"vs {comp.baseline}", "buckets"]
+        rows = []
         for r in comp.ranked():
             sp = comp.speedup(r)
             tp = r.throughput
-            t.add_row(
-                r.scheduler,
+            rows.append(([r.scheduler], [
                 _ms(r.iteration_time_s),
                 "-" if tp is None else f"{tp:,.1f}",
                 _ms(r.compute_s),
@@ -282,8 +284,18 @@ def compare_cmd(
                 _ms(r.exposed_comm_s),
                 "-" if sp is None else f"{sp:.3f}x",
                 str(len(r.buckets)),
-            )
-        _console().print(t)
+            ]))
+        if same_compute:
+            del headers[2]
+            for _, cells in rows:
+                del cells[2]
+        print_fitted(
+            _console(),
+            f"{first.trace} on {load_network(network).name}, {workers} workers"
+            + (f", compute {_ms(first.compute_s)} ms" if same_compute else "")
+            + f" (best first; speedup = T_{comp.baseline} / T)",
+            ["scheduler"], headers, rows,
+        )
     if plot is not None:
         from .plots import breakdown
 
@@ -321,23 +333,31 @@ def sweep_cmd(
     ] = None,
     plugin: PluginOpt = None,
 ) -> None:
-    """Run a what-if sweep from a YAML config; write results, a summary and a plot."""
+    """Run a what-if sweep from a YAML config; write results, a summary and a plot.
+
+    Exits 0 when every run succeeded, 1 when some failed (with a summary of the failures),
+    2 for a mistake in the command or the config, 130/143 when interrupted by SIGINT/SIGTERM
+    (every finished row is kept: rerun with --resume)."""
     import os
 
     from .config import load_config
     from .sweep import run_sweep
 
+    if jobs < 0:
+        raise DearsimError(f"--jobs must be a positive integer, got {jobs}")
     loaded = load_config(config, plugins=plugin or [])
     folder = out if out is not None else Path("out") / loaded.name
     n_jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
-    if jobs < 0:
-        raise DearsimError(f"--jobs must be a positive integer, got {jobs}")
     console = _console()
     with _progress(console, f"sweep {loaded.name}") as report:
         outcome = run_sweep(
             loaded, folder, jobs=n_jobs, resume=resume, executor=executor, address=address,
             progress=report,
         )
+    if outcome.interrupted is not None:
+        print(f"interrupted: {outcome.kept} of {outcome.total} runs kept; rerun with --resume",
+              file=sys.stderr)
+        raise typer.Exit(128 + int(outcome.interrupted))
     rate = outcome.ran / outcome.seconds if outcome.seconds > 0 else 0.0
     print(
         f"sweep {loaded.name}: {outcome.ran} runs in {outcome.seconds:.1f} s "
@@ -346,21 +366,50 @@ def sweep_cmd(
         file=sys.stderr,
     )
     plot = loaded.config.plot
-    _print_summary(console, outcome.rows, plot.baseline)
-    ok = [r for r in outcome.rows if r["status"] == "ok"]
-    if ok and any(r["schedule"] == plot.baseline for r in ok):
-        import pandas as pd
+    frame = _summary_frame(outcome.out, plot.x)
+    _print_summary(console, frame, plot.baseline)
+    ok = frame[frame["status"] == "ok"]
+    from .plots import MAX_POINTS
 
+    if len(ok) > MAX_POINTS:
+        print(f"dearsim: no plot: {len(ok):,} runs are too many to draw legibly; plot a "
+              "selection with dearsim plot", file=sys.stderr)
+    elif len(ok) and (ok["schedule"] == plot.baseline).any():
         from .plots import speedup_curves
 
         try:
             paths = speedup_curves(
-                pd.DataFrame(outcome.rows), outcome.out / "speedup", x=plot.x,
+                frame, outcome.out / "speedup", x=plot.x,
                 baseline=plot.baseline, facet=plot.facet, row=plot.row,
             )
             print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
         except DearsimError as exc:
             print(f"dearsim: no plot: {exc}", file=sys.stderr)
+    if outcome.failed:
+        _print_failures(outcome)
+        raise typer.Exit(1)
+
+
+def _summary_frame(out: Path, x: str) -> Any:
+    """The columns the summary and the plot need, read from results.parquet (strings shared,
+    so a million rows stay small)."""
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(out / "results.parquet").names)
+    wanted = ["status", "schedule", "group_hash", "iteration_time_s", *table.POINT_COLUMNS, x]
+    cols = [c for c in dict.fromkeys(wanted) if c in names]
+    return pq.read_table(out / "results.parquet", columns=cols).to_pandas()
+
+
+def _print_failures(outcome: Any, kinds: int = 5) -> None:
+    """One line for the count, then the first error of each kind with how many runs had it."""
+    print(f"dearsim: {outcome.failed} of {outcome.total} runs failed "
+          f"({len(outcome.failures)} kind{'s' if len(outcome.failures) != 1 else ''} of "
+          "error; every row is in results.csv):", file=sys.stderr)
+    for first, count in outcome.failures[:kinds]:
+        print(f"  {count} x {first}", file=sys.stderr)
+    if len(outcome.failures) > kinds:
+        print(f"  ... and {len(outcome.failures) - kinds} more kinds", file=sys.stderr)
 
 
 class _progress:
@@ -426,56 +475,103 @@ class _progress:
             self.bar.__exit__(*exc)
 
 
-def _print_summary(console: Console, rows: list[dict[str, Any]], baseline: str,
-                   limit: int = 40) -> None:
+def _print_summary(console: Console, frame: Any, baseline: str, limit: int = 40) -> None:
     """One line per point (everything but the schedule), one column per schedule: the
-    speedup over ``baseline`` where it ran, else the iteration time."""
+    speedup over ``baseline`` where it ran, else the iteration time. Fits the console's
+    width: schedule columns that do not fit go to a second table."""
     import pandas as pd
 
-    frame = pd.DataFrame(rows)
+    if not isinstance(frame, pd.DataFrame):
+        frame = pd.DataFrame(frame)
+    if frame.empty or "status" not in frame.columns:
+        console.print("no runs")
+        return
     ok = frame[frame["status"] == "ok"]
     if ok.empty:
         console.print("no successful runs")
+        return
+    keys: list[str] = []
+    for c in table.POINT_COLUMNS:
+        if c not in ok.columns or ok[c].nunique(dropna=False) <= 1:
+            continue
+        if keys and (ok.groupby(keys, dropna=False)[c].nunique(dropna=False) <= 1).all():
+            continue  # determined by the columns already shown (a network's parameters)
+        keys.append(c)
+    keys = keys or ["trace"]
+    has_base = baseline in set(ok["schedule"])
+    if has_base:
+        base = ok[ok["schedule"] == baseline].set_index("group_hash")["iteration_time_s"]
+        base = base[~base.index.duplicated()]
+        ok = ok.assign(
+            value=table.speedup(ok["group_hash"].map(base), ok["iteration_time_s"])
+        )
+        what = f"speedup over {baseline}"
     else:
-        keys: list[str] = []
-        for c in table.POINT_COLUMNS:
-            if c not in ok.columns or ok[c].nunique(dropna=False) <= 1:
-                continue
-            if keys and (ok.groupby(keys, dropna=False)[c].nunique(dropna=False) <= 1).all():
-                continue  # determined by the columns already shown (a network's parameters)
-            keys.append(c)
-        keys = keys or ["trace"]
-        has_base = baseline in set(ok["schedule"])
-        if has_base:
-            base = ok[ok["schedule"] == baseline].set_index("group_hash")["iteration_time_s"]
-            ok = ok.assign(
-                value=table.speedup(ok["group_hash"].map(base), ok["iteration_time_s"])
-            )
-            what = f"speedup over {baseline}"
+        ok = ok.assign(value=ok["iteration_time_s"] * 1e3)
+        what = "iteration time (ms)"
+    pivot = ok.pivot_table(index=keys, columns="schedule", values="value", aggfunc="first",
+                           sort=False)
+    rows = []
+    for idx, values in list(pivot.iterrows())[:limit]:
+        idx = idx if isinstance(idx, tuple) else (idx,)
+        cells = [("-" if pd.isna(v) else (f"{v:.3f}x" if has_base else f"{v:.2f}"))
+                 for v in values]
+        rows.append(([_fmt(i) for i in idx], cells))
+    print_fitted(console, f"{what}; rows: {', '.join(keys)}", [_short_col(k) for k in keys],
+                 [str(c) for c in pivot.columns], rows)
+    if len(pivot) > limit:
+        console.print(f"... {len(pivot) - limit} more rows in results.csv")
+
+
+def _wrap(header: str, width: int) -> str:
+    """A header in lines of at most ``width`` characters, broken at spaces."""
+    lines: list[str] = []
+    for word in header.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
         else:
-            ok = ok.assign(value=ok["iteration_time_s"] * 1e3)
-            what = "iteration time (ms)"
-        pivot = ok.pivot_table(index=keys, columns="schedule", values="value", aggfunc="first",
-                               sort=False)
-        t = Table(title=f"{what}; rows: {', '.join(keys)}")
-        for k in keys:
-            t.add_column(k)
-        for sched in pivot.columns:
-            t.add_column(str(sched), justify="right")
-        for idx, values in list(pivot.iterrows())[:limit]:
-            idx = idx if isinstance(idx, tuple) else (idx,)
-            cells = [("-" if pd.isna(v) else (f"{v:.3f}x" if has_base else f"{v:.2f}"))
-                     for v in values]
-            t.add_row(*[_fmt(i) for i in idx], *cells)
+            lines.append(word)
+    return "\n".join(lines)
+
+
+def _short_col(name: str) -> str:
+    return name.removeprefix("network.")
+
+
+def print_fitted(console: Console, title: str, keys: list[str], values: list[str],
+                 rows: list[tuple[list[str], list[str]]]) -> None:
+    """A table of key columns then value columns, in as many tables as it takes to fit the
+    console's width without cutting a number: each table repeats the key columns and takes
+    the value columns that fit. Headers wider than their values wrap at spaces."""
+    from rich import box
+
+    width = console.width
+
+    def need(cells: list[str], header: str) -> int:
+        return max([len(c) for c in cells] + [max(len(w) for w in header.split() or [""])])
+
+    key_w = [need([r[0][i] for r in rows], k) for i, k in enumerate(keys)]
+    val_w = [need([r[1][j] for r in rows], v) for j, v in enumerate(values)]
+    groups: list[list[int]] = []
+    used = sum(w + 3 for w in key_w) + 1
+    current: list[int] = []
+    for j, w in enumerate(val_w):
+        if current and used + w + 3 > width:
+            groups.append(current)
+            current, used = [], sum(w2 + 3 for w2 in key_w) + 1
+        current.append(j)
+        used += w + 3
+    groups.append(current)
+    for g, cols in enumerate(groups):
+        t = Table(title=title if g == 0 else None, box=box.SQUARE, title_justify="left")
+        for k, w in zip(keys, key_w):
+            t.add_column(_wrap(k, w), min_width=w, overflow="fold")
+        for j in cols:
+            t.add_column(_wrap(values[j], val_w[j]), justify="right", min_width=val_w[j],
+                         overflow="fold")
+        for key_cells, cells in rows:
+            t.add_row(*key_cells, *[cells[j] for j in cols])
         console.print(t)
-        if len(pivot) > limit:
-            console.print(f"... {len(pivot) - limit} more rows in results.csv")
-    failed = frame[frame["status"] != "ok"]
-    for _, r in failed.head(5).iterrows():
-        print(f"failed: {r['trace']} {r['network']} p={r['workers']} {r['schedule']}: "
-              f"{r['error']}", file=sys.stderr)
-    if len(failed) > 5:
-        print(f"... and {len(failed) - 5} more failed runs (see results.csv)", file=sys.stderr)
 
 
 def _fmt(v: Any) -> str:
@@ -623,16 +719,15 @@ def schedulers_cmd(plugin: PluginOpt = None) -> None:
     """List the schedules and their options (the --set keys) with defaults."""
     load_plugins(plugin or [])
     t = Table()
-    t.add_column("scheduler")
-    t.add_column("what")
-    t.add_column("options (--set KEY=VALUE)")
+    t.add_column("scheduler", no_wrap=True)
+    t.add_column("what; its options (--set KEY=VALUE) and their defaults")
     for name in schedules.names():
         cls = schedules.get(name)
         opts = ", ".join(
             f"{k}={'null' if f.default is None else f.default}"
             for k, f in cls.Options.model_fields.items()
         )
-        t.add_row(name, cls.summary, opts)
+        t.add_row(name, cls.summary + ("\n  " + opts if opts else ""))
     _console().print(t)
 
 
@@ -677,12 +772,40 @@ def flag_for(command: Any, argv: list[str], param: str) -> str | None:
     return None
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM while a command runs (a sweep handles them itself)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user mistakes become one line on standard error, never a traceback."""
+    """Entry point: user mistakes become one line on standard error, never a traceback.
+
+    Exit status: 0 success, 1 some sweep runs failed, 2 a user mistake, 130 interrupted by
+    SIGINT (Ctrl-C), 143 by SIGTERM."""
+    import signal
+    import threading
+
     command = typer.main.get_command(app)
     args = list(sys.argv[1:] if argv is None else argv)
+    old: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.signal(sig, _interrupt)
     try:
-        command.main(args=args, prog_name="dearsim", standalone_mode=False)
+        rv = command.main(args=args, prog_name="dearsim", standalone_mode=False)
+    except Interrupted as exc:
+        print("dearsim: interrupted", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print("dearsim: interrupted", file=sys.stderr)
+        return 130
     except ParamError as exc:
         flag = flag_for(command, args, exc.param)
         print(f"dearsim: error: {exc.for_flag(flag) if flag else exc}", file=sys.stderr)
@@ -706,7 +829,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:
         return 0
-    return 0
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    # typer turns Ctrl-C and typer.Exit into a returned status when not standalone.
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,9 +12,11 @@ See ``docs/sweeps.md`` for the schema.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -59,6 +61,14 @@ class InlineNetwork(BaseModel):
         return AlphaBeta(self.alpha_s, beta, self.gamma_s_per_byte, self.name or "inline")
 
 
+class TraceEntry(BaseModel):
+    """A trace file or shipped name under a label of its own (default: the file's stem)."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: str
+    label: str | None = None
+
+
 class ScheduleEntry(BaseModel):
     """A schedule with options, under a label (default: its name)."""
 
@@ -82,7 +92,7 @@ class PlotBlock(BaseModel):
     row: str | None = "trace"
 
 
-TraceRef = str
+TraceRef = str | TraceEntry
 NetworkRef = str | InlineNetwork
 ScheduleRef = str | ScheduleEntry
 
@@ -177,34 +187,60 @@ def stable_hash(obj: Any) -> str:
 
 @dataclass
 class LoadedConfig:
-    """A validated config, expanded once: its runs and the traces they use."""
+    """A validated config, checked once: how many runs it has, their hashes, the traces they
+    use. Runs are built on demand (:meth:`iter_runs`), in config order, so a sweep of a
+    million runs never holds them all."""
 
     config: Config
     path: Path
     text: str
     marks: Marks
-    #: Every run, in config order (filled by :func:`load_config`).
-    runs: list[RunSpec] = field(default_factory=list)
     #: The traces the runs use, loaded once, by content hash.
     traces: dict[str, Trace] = field(default_factory=dict)
     #: Plugins to load before running (command-line ones first), canonical references.
     plugins: tuple[str, ...] = ()
+    #: How many runs (identical runs counted once).
+    n_runs: int = 0
+    #: Each run's hash as a 64-bit integer, by index (a numpy array: 8 bytes a run).
+    hashes: Any = None
+    #: The trace labels, by content hash.
+    trace_labels: dict[str, str] = field(default_factory=dict)
+    _plan: Any = None
+    _runs: list[RunSpec] | None = None
 
     @property
     def name(self) -> str:
         return self.config.name or self.path.stem
 
+    def iter_runs(self) -> Iterator[RunSpec]:
+        """Every run, in config order, built as it is asked for."""
+        if self._runs is not None:
+            yield from self._runs
+            return
+        yield from self._plan.runs()
+
+    @property
+    def runs(self) -> list[RunSpec]:
+        """Every run as a list (for small sweeps and tests; a sweep uses :meth:`iter_runs`)."""
+        if self._runs is None:
+            self._runs = list(self.iter_runs())
+        return self._runs
+
+    @property
+    def sweep_hash(self) -> str:
+        """A hash of every run's hash, in order: two configs with the same sweep hash run
+        the same runs in the same order, wherever their files are."""
+        return hashlib.sha256(self.hashes.tobytes()).hexdigest()[:16]
+
 
 def load_config(path: str | Path, plugins: tuple[str, ...] | list[str] = ()) -> LoadedConfig:
     """Read, validate and expand a config. ``plugins`` (from the command line, relative to
-    the working directory) are loaded before the config's own ``plugins:``."""
+    the working directory) are loaded before the config's own ``plugins:``. Every run is
+    built and checked once here, before anything runs; only their hashes are kept."""
+    from .paths import read_yaml_file
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DearsimError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DearsimError(f"{path}: cannot read config: {exc}") from None
+    text = read_yaml_file(p, "config file")
     data, marks = _yaml.load(text, str(path))
     if not isinstance(data, dict):
         raise DearsimError(f"{path}: a config must be a YAML mapping")
@@ -222,8 +258,14 @@ def load_config(path: str | Path, plugins: tuple[str, ...] | list[str] = ()) -> 
         if key not in refs:
             refs.append(key)
     loaded = LoadedConfig(cfg, p, text, marks, plugins=tuple(refs))
-    loaded.runs = expand(loaded)  # every value is checked before anything runs
+    _check_all(loaded)  # every value is checked before anything runs
     return loaded
+
+
+def config_data(loaded: LoadedConfig) -> Any:
+    """The config's YAML data (to say what differs between two configs)."""
+    data, _ = _yaml.load(loaded.text, str(loaded.path))
+    return data
 
 
 # --------------------------------------------------------------------------- resolution
@@ -231,6 +273,10 @@ def load_config(path: str | Path, plugins: tuple[str, ...] | list[str] = ()) -> 
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+#: The largest trace file read (a trace of 100,000 tensors is a few MB).
+MAX_TRACE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -242,13 +288,11 @@ class _TraceRef:
 
 def read_trace(file: Path) -> tuple[Trace, str]:
     """A trace file, parsed, and the sha256 of its content; the file is read once."""
+    from .paths import read_bytes
     from .trace import parse_trace
 
     src = str(file)
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise DearsimError(f"{src}: cannot read trace: {exc.strerror or exc}") from None
+    data = read_bytes(file, "trace file", MAX_TRACE_BYTES)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -264,6 +308,8 @@ class _Resolver:
         self.base = loaded.path.parent
         self._traces: dict[str, _TraceRef] = {}
         self._networks: dict[str, dict[str, Any]] = {}
+        self.labels: dict[tuple[str, str], str] = {}
+        self._work_ok: set[tuple[str, str, str, int]] = set()
         #: every trace used, by content hash
         self.traces: dict[str, Trace] = {}
 
@@ -271,21 +317,81 @@ class _Resolver:
         return DearsimError(f"{self.loaded.marks.locate(path)}: {msg}")
 
     def trace(self, ref: Any, path: tuple[str | int, ...]) -> _TraceRef:
-        if not isinstance(ref, str) or not ref:
-            raise self.fail(path, "a trace is a shipped trace name or a file path")
-        if ref in self._traces:
-            return self._traces[ref]
-        candidates = [self.base / ref, Path(ref)]
-        file = next((c for c in candidates if c.is_file()), None) or shipped.find_trace(ref)
+        key = json.dumps(ref, sort_keys=True, default=str)
+        if key in self._traces:
+            return self._traces[key]
+        if isinstance(ref, dict):
+            ref = self.entry(TraceEntry, ref, path)
+        entry = ref if isinstance(ref, TraceEntry) else TraceEntry(path=ref) if isinstance(
+            ref, str) and ref else None
+        if entry is None or not entry.path:
+            raise self.fail(path, "a trace is a shipped trace name, a file path, or "
+                                  "{path, label}")
+        name = entry.path
+        candidates = [self.base / name, Path(name)]
+        file = next((c for c in candidates if c.is_file()), None) or shipped.find_trace(name)
         if file is None:
             names = ", ".join(shipped.trace_names()) or "none"
-            raise self.fail(path, f"no trace file {ref!r} and no shipped trace of that name "
+            raise self.fail(path, f"no trace file {name!r} and no shipped trace of that name "
                                   f"(shipped: {names})")
-        trace, digest = read_trace(Path(file))
+        try:
+            trace, digest = read_trace(Path(file))
+        except DearsimError as exc:
+            raise self.fail(path, str(exc)) from None
         self.traces.setdefault(digest, trace)
-        out = _TraceRef(Path(file).stem, digest, trace.batch_size)
-        self._traces[ref] = out
+        label = entry.label or self.labels.get((name, digest)) or Path(file).stem
+        out = _TraceRef(label, digest, trace.batch_size)
+        self._traces[key] = out
         return out
+
+    def label_traces(self, refs: list[tuple[Any, tuple[str | int, ...]]]) -> None:
+        """Give traces that share a file stem but differ in content distinct labels: the
+        path as written in the config, without its suffix (never an absolute path, so two
+        clones label alike). A label given in the config is kept; two traces under one label
+        are an error."""
+        seen: dict[str, set[str]] = {}
+        given: dict[str, tuple[str, tuple[str | int, ...]]] = {}
+        for ref, path in refs:
+            t = self.trace(ref, path)
+            if isinstance(ref, (dict, TraceEntry)) and (
+                ref.get("label") if isinstance(ref, dict) else ref.label
+            ):
+                other = given.setdefault(t.label, (t.sha256, path))
+                if other[0] != t.sha256:
+                    raise self.fail(path, f"label {t.label!r} already names another trace "
+                                          f"(at {self.loaded.marks.locate(other[1])})")
+                continue
+            seen.setdefault(t.label, set()).add(t.sha256)
+        clash = {label for label, digests in seen.items() if len(digests) > 1}
+        if not clash:
+            return
+        for ref, path in refs:
+            name = ref if isinstance(ref, str) else None
+            if name is None:
+                continue
+            key = json.dumps(ref, sort_keys=True, default=str)
+            t = self._traces[key]
+            if t.label in clash:
+                label = str(Path(name).with_suffix("")) if Path(name).suffix else name
+                self.labels[(name, t.sha256)] = label
+                self._traces[key] = _TraceRef(label, t.sha256, t.batch_size)
+
+    def check_work(self, sha: str, scheduler: str, options: dict[str, Any], iterations: int,
+                   path: tuple[str | int, ...]) -> None:
+        """Refuse a run that would post more collectives than the work limit (see
+        :func:`dearsim.api.check_work`), before anything runs."""
+        from .api import check_work
+
+        key = (sha, scheduler, json.dumps(options, sort_keys=True, default=str), iterations)
+        if key in self._work_ok:
+            return
+        try:
+            check_work(self.traces[sha], schedules.create(scheduler, options), iterations)
+        except DearsimError as exc:
+            raise self.fail(path, str(exc)) from None
+        if len(self._work_ok) > 10_000:
+            self._work_ok.clear()
+        self._work_ok.add(key)
 
     def network(self, ref: Any, path: tuple[str | int, ...]) -> dict[str, Any]:
         key = json.dumps(ref, sort_keys=True, default=str)
@@ -350,79 +456,129 @@ def _top(cfg: Config, top: str) -> Any:
 
 
 def expand(loaded: LoadedConfig) -> list[RunSpec]:
-    """Every run of the config, in a fixed order, without duplicates. Also fills
-    ``loaded.traces`` with the traces the runs use (each read and hashed once)."""
-    cfg = loaded.config
-    res = _Resolver(loaded)
-    sweep_keys = list(cfg.sweep.grid) + list(cfg.sweep.zip)
-    for block in ("grid", "zip"):
-        for key in getattr(cfg.sweep, block):
-            path = ("sweep", block, key)
-            if not _axis_key_ok(key):
-                raise res.fail(path, "unknown sweep key (sweepable: trace, network, workers, "
-                                     "schedule, batch_size, iterations, warmup, "
-                                     "network.<alpha_s|beta_s_per_byte|gamma_s_per_byte|"
-                                     "bandwidth_gbps>, options.<schedule option>)")
-            if not getattr(cfg.sweep, block)[key]:
-                raise res.fail(path, "needs at least one value")
-            top = BASE_AXES.get(key)
-            given = top in cfg.model_fields_set
-            if top and given and isinstance(_top(cfg, top), list) and len(_top(cfg, top)) > 1:
-                raise res.fail(path, f"{key} is already a list at the top level ({top}); "
-                                     "give it in one place")
-    if len(set(sweep_keys)) != len(sweep_keys):
-        dup = next(k for k in sweep_keys if sweep_keys.count(k) > 1)
-        raise res.fail(("sweep", "zip", dup), "is in both sweep.grid and sweep.zip")
-    lengths = {k: len(v) for k, v in cfg.sweep.zip.items()}
-    if len(set(lengths.values())) > 1:
-        first = next(iter(lengths))
-        bad = next(k for k in lengths if lengths[k] != lengths[first])
-        raise res.fail(("sweep", "zip", bad), f"has {lengths[bad]} values but "
-                                             f"sweep.zip.{first} has {lengths[first]}; "
-                                             "zip lists advance together")
+    """Every run of the config, in a fixed order, without duplicates (a list; a sweep
+    iterates :meth:`LoadedConfig.iter_runs` instead)."""
+    if loaded._plan is None:
+        _check_all(loaded)
+    return list(loaded.iter_runs())
 
-    # Each axis: a list of (key, value, yaml path) choices.
-    axes: list[list[list[tuple[str, Any, tuple[str | int, ...]]]]] = []
-    for axis, top in BASE_AXES.items():
-        if axis in sweep_keys:
-            continue
-        given = _top(cfg, top)
-        values = _as_list(given)
-        is_list = isinstance(given, list)
-        axes.append([[(axis, v, (top, i) if is_list else (top,))] for i, v in enumerate(values)])
-    for key, values in cfg.sweep.grid.items():
-        axes.append([[(key, v, ("sweep", "grid", key, i))] for i, v in enumerate(values)])
-    if cfg.sweep.zip:
-        n = next(iter(lengths.values()))
-        axes.append([
-            [(k, vs[i], ("sweep", "zip", k, i)) for k, vs in cfg.sweep.zip.items()]
-            for i in range(n)
-        ])
-    # Schedules vary fastest, so runs that are compared sit together.
-    order = {"trace": 0, "network": 1, "workers": 3, "schedule": 4}
-    axes.sort(key=lambda choices: order.get(choices[0][0][0], 2))
 
-    option_keys = {k.partition(".")[2] for k in sweep_keys if k.startswith("options.")}
-    takers: dict[str, bool] = {k: False for k in option_keys}
-    runs: list[RunSpec] = []
-    seen: set[str] = set()
-    for combo in itertools.product(*axes):
-        point: dict[str, tuple[Any, tuple[str | int, ...]]] = {}
-        for choice in combo:
-            for key, value, where in choice:
-                point[key] = (value, where)
-        run = _build(res, cfg, point, takers, len(runs), loaded.plugins)
-        if run.run_hash not in seen:
-            seen.add(run.run_hash)
-            runs.append(run)
-    for key, taken in takers.items():
-        if not taken:
-            block = "grid" if f"options.{key}" in cfg.sweep.grid else "zip"
-            raise res.fail(("sweep", block, f"options.{key}"),
-                           f"no schedule in this sweep has an option {key!r}")
-    used = {r.trace_sha256 for r in runs}
-    loaded.traces = {k: v for k, v in res.traces.items() if k in used}
-    return runs
+def _check_all(loaded: LoadedConfig) -> None:
+    """Build and check every run once; keep only their hashes (identical runs once), the
+    traces they use and the plan to build them again in the same order."""
+    import array
+
+    import numpy as np
+
+    plan = _Plan(loaded)
+    raw = array.array("Q")
+    for _pos, run in plan.build_all():
+        raw.append(int(run.run_hash, 16))
+    plan.check_takers()
+    hashes = np.frombuffer(raw, dtype=np.uint64) if len(raw) else np.zeros(0, np.uint64)
+    _, first = np.unique(hashes, return_index=True)
+    if len(first) != len(hashes):  # identical runs: keep the first of each
+        keep = np.zeros(len(hashes), dtype=bool)
+        keep[first] = True
+        plan.skip = set(np.flatnonzero(~keep).tolist())
+        hashes = hashes[keep]
+    loaded.hashes = np.array(hashes, dtype=np.uint64)
+    loaded.n_runs = len(loaded.hashes)
+    used = set(plan.res.traces) if loaded.n_runs else set()
+    loaded.traces = {k: v for k, v in plan.res.traces.items() if k in used}
+    loaded.trace_labels = {t.sha256: t.label for t in plan.res._traces.values()}
+    loaded._plan = plan
+
+
+class _Plan:
+    """The axes of a config and how to walk them: the same runs, in the same order, each
+    time :meth:`runs` is called."""
+
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        cfg = self.cfg = loaded.config
+        res = self.res = _Resolver(loaded)
+        self.skip: set[int] = set()
+        sweep_keys = list(cfg.sweep.grid) + list(cfg.sweep.zip)
+        for block in ("grid", "zip"):
+            for key in getattr(cfg.sweep, block):
+                path = ("sweep", block, key)
+                if not _axis_key_ok(key):
+                    raise res.fail(path, "unknown sweep key (sweepable: trace, network, "
+                                         "workers, schedule, batch_size, iterations, warmup, "
+                                         "network.<alpha_s|beta_s_per_byte|gamma_s_per_byte|"
+                                         "bandwidth_gbps>, options.<schedule option>)")
+                if not getattr(cfg.sweep, block)[key]:
+                    raise res.fail(path, "needs at least one value")
+                top = BASE_AXES.get(key)
+                given = top in cfg.model_fields_set
+                if (top and given and isinstance(_top(cfg, top), list)
+                        and len(_top(cfg, top)) > 1):
+                    raise res.fail(path, f"{key} is already a list at the top level ({top}); "
+                                         "give it in one place")
+        if len(set(sweep_keys)) != len(sweep_keys):
+            dup = next(k for k in sweep_keys if sweep_keys.count(k) > 1)
+            raise res.fail(("sweep", "zip", dup), "is in both sweep.grid and sweep.zip")
+        lengths = {k: len(v) for k, v in cfg.sweep.zip.items()}
+        if len(set(lengths.values())) > 1:
+            first = next(iter(lengths))
+            bad = next(k for k in lengths if lengths[k] != lengths[first])
+            raise res.fail(("sweep", "zip", bad), f"has {lengths[bad]} values but "
+                                                 f"sweep.zip.{first} has {lengths[first]}; "
+                                                 "zip lists advance together")
+
+        # Each axis: a list of (key, value, yaml path) choices.
+        axes: list[list[list[tuple[str, Any, tuple[str | int, ...]]]]] = []
+        for axis, top in BASE_AXES.items():
+            if axis in sweep_keys:
+                continue
+            given = _top(cfg, top)
+            values = _as_list(given)
+            is_list = isinstance(given, list)
+            axes.append([[(axis, v, (top, i) if is_list else (top,))]
+                         for i, v in enumerate(values)])
+        for key, values in cfg.sweep.grid.items():
+            axes.append([[(key, v, ("sweep", "grid", key, i))] for i, v in enumerate(values)])
+        if cfg.sweep.zip:
+            n = next(iter(lengths.values()))
+            axes.append([
+                [(k, vs[i], ("sweep", "zip", k, i)) for k, vs in cfg.sweep.zip.items()]
+                for i in range(n)
+            ])
+        # Schedules vary fastest, so runs that are compared sit together.
+        order = {"trace": 0, "network": 1, "workers": 3, "schedule": 4}
+        axes.sort(key=lambda choices: order.get(choices[0][0][0], 2))
+        self.axes = axes
+        res.label_traces([(v, where) for choices in axes for choice in choices
+                          for key, v, where in choice if key == "trace"])
+        option_keys = {k.partition(".")[2] for k in sweep_keys if k.startswith("options.")}
+        self.takers: dict[str, bool] = {k: False for k in option_keys}
+
+    def build_all(self) -> Iterator[tuple[int, RunSpec]]:
+        """(position, run) for every combination, duplicates included."""
+        for pos, combo in enumerate(itertools.product(*self.axes)):
+            point: dict[str, tuple[Any, tuple[str | int, ...]]] = {}
+            for choice in combo:
+                for key, value, where in choice:
+                    point[key] = (value, where)
+            yield pos, _build(self.res, self.cfg, point, self.takers, pos,
+                              self.loaded.plugins)
+
+    def check_takers(self) -> None:
+        cfg = self.cfg
+        for key, taken in self.takers.items():
+            if not taken:
+                block = "grid" if f"options.{key}" in cfg.sweep.grid else "zip"
+                raise self.res.fail(("sweep", block, f"options.{key}"),
+                                    f"no schedule in this sweep has an option {key!r}")
+
+    def runs(self) -> Iterator[RunSpec]:
+        index = 0
+        for pos, run in self.build_all():
+            if pos in self.skip:
+                continue
+            yield dataclasses.replace(run, index=index)
+            index += 1
 
 
 def _build(
@@ -469,6 +625,8 @@ def _build(
         raise res.fail(("iterations",), f"iterations must be >= warmup + 2 = "
                                         f"{scalars['warmup'] + 2}")
     batch = scalars["batch_size"] if scalars["batch_size"] is not None else trace.batch_size
+    res.check_work(trace.sha256, sched.name, options, scalars["iterations"],
+                   point["schedule"][1])
     return RunSpec(
         index=index,
         trace=trace.label,

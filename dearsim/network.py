@@ -428,8 +428,7 @@ def load_network(spec: str | Path | NetworkModel | Mapping[str, Any]) -> Network
         raise DearsimError(
             f"{text}: not a network preset ({', '.join(preset_names())}) and no such file"
         )
-    try:
-        body = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DearsimError(f"{text}: cannot read network file: {exc}") from None
+    from .paths import read_yaml_file
+
+    body = read_yaml_file(path, "network file")  # a regular file, size-limited
     return parse_network(body, text, path.stem)

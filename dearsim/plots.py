@@ -74,16 +74,28 @@ def load_results(path: str | Path) -> Any:
             raise DearsimError(f"{path}: no results.parquet, results.csv or results.jsonl here")
     if not p.exists():
         raise DearsimError(f"{path}: no such results file")
+    if not p.is_file():
+        raise DearsimError(f"{path}: not a results file (a folder or a special file)")
     try:
         if p.suffix == ".parquet":
-            return pd.read_parquet(p)
-        if p.suffix == ".jsonl":
+            frame = pd.read_parquet(p)
+        elif p.suffix == ".jsonl":
             from .sweep import read_rows
 
-            return pd.DataFrame(read_rows(p))
-        return pd.read_csv(p)
+            frame = pd.DataFrame(read_rows(p))
+        else:
+            frame = pd.read_csv(p)
     except Exception as exc:  # a file that is not a results table
-        raise DearsimError(f"{path}: cannot read results: {exc}") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DearsimError(f"{path}: cannot read results: {first}") from None
+    missing = [c for c in ("status", "schedule", "group_hash", "iteration_time_s")
+               if c not in frame.columns]
+    if missing:
+        raise DearsimError(f"{path}: not a dearsim results table (no column "
+                           f"{', '.join(missing)})")
+    if not (frame["status"] == "ok").any():
+        raise DearsimError(f"{path}: no successful runs to plot")
+    return frame
 
 
 def _panels(frame: Any, x: str, facet: str | None, row: str | None, what: str) -> Any:
@@ -96,9 +108,11 @@ def _panels(frame: Any, x: str, facet: str | None, row: str | None, what: str) -
     keys = [c for c in (row, facet, x) if c] + ["schedule"]
     dup = frame.groupby(keys, dropna=False).size()
     if (dup > 1).any():
-        varying = [
+        groups = frame.groupby(keys, dropna=False)
+        varying = [  # columns that vary among runs drawn at one point
             c for c in POINT_COLUMNS
-            if c in frame.columns and c not in keys and frame[c].nunique(dropna=False) > 1
+            if c in frame.columns and c not in keys
+            and groups[c].nunique(dropna=False).max() > 1
         ]
         raise DearsimError(
             f"several runs per {what} point; the results also vary in "
@@ -110,15 +124,42 @@ def _panels(frame: Any, x: str, facet: str | None, row: str | None, what: str) -
     return rows, cols
 
 
+#: The most panels and points a curves figure draws (beyond that it is not legible).
+MAX_PANELS = 36
+MAX_POINTS = 20_000
+
+
 def _curves(
     frame: Any, y: str, ylabel: str, x: str, facet: str | None, row: str | None,
     path: str | Path, title: str, baseline: str | None = None,
 ) -> list[Path]:
+    fig = curves_figure(frame, y, ylabel, x, facet, row, title, baseline)
+    return _save(fig, path)
+
+
+def curves_figure(
+    frame: Any, y: str, ylabel: str, x: str, facet: str | None, row: str | None,
+    title: str, baseline: str | None = None,
+) -> Any:
+    """The figure of :func:`speedup_curves` and :func:`throughput_curves`, not saved."""
     from matplotlib.figure import Figure
 
+    from .errors import DearsimError
+
+    if frame.empty:
+        raise DearsimError("no successful runs to plot")
     facet = facet if facet and frame[facet].nunique() > 1 else None
     row = row if row and frame[row].nunique() > 1 else None
     rows, cols = _panels(frame, x, facet, row, "plotted")
+    if len(rows) * len(cols) > MAX_PANELS or len(frame) > MAX_POINTS:
+        raise DearsimError(
+            f"{len(rows) * len(cols)} panels and {len(frame):,} points are too many to draw "
+            f"legibly (at most {MAX_PANELS} panels, {MAX_POINTS:,} points): plot a selection "
+            "with dearsim plot"
+        )
+    if not _is_numeric(frame[x]):
+        raise DearsimError(f"--x {x}: not a numeric column; choose workers, batch_size or a "
+                           "network.* column")
     fig = Figure(figsize=(4.2 * len(cols) + 1.2, 3.2 * len(rows) + 0.9), layout="constrained")
     axes = fig.subplots(len(rows), len(cols), squeeze=False, sharex=True)
     schedules = list(dict.fromkeys(frame["schedule"]))
@@ -142,7 +183,7 @@ def _curves(
             if log:
                 ax.set_xscale("log", base=2 if x == "workers" else 10)
                 ticks = sorted(set(xs))
-                ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+                ax.set_xticks(ticks, _thinned_labels(ticks, panel_width_in=4.2))
                 ax.minorticks_off()
             ax.grid(True, alpha=0.3)
             label = " · ".join(str(v) for v in (rv, cv) if v is not None)
@@ -153,10 +194,43 @@ def _curves(
             if j == 0:
                 ax.set_ylabel(ylabel)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 7),
+    # As many legend columns as fit the figure's width (about 1.4 in per entry at 8 pt).
+    width_in = fig.get_figwidth()
+    longest = max((len(lab) for lab in labels), default=1)
+    per_entry = 0.55 + 0.075 * longest
+    ncols = max(1, min(len(labels), int(width_in // per_entry)))
+    fig.legend(handles, labels, loc="outside lower center", ncols=ncols,
                fontsize=8, frameon=False)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return fig
+
+
+def _thinned_labels(ticks: list[float], panel_width_in: float) -> list[str]:
+    """Labels for log-scale ticks at every value, left empty where a label would run into
+    the previous one (about 0.08 in per character at 8-10 pt, on ~80% of the panel)."""
+    import math
+
+    lo, hi = math.log(ticks[0]), math.log(ticks[-1])
+    span = (hi - lo) or 1.0
+    usable = panel_width_in * 0.8
+    out: list[str] = []
+    last_right = -math.inf
+    for t in ticks:
+        text = f"{t:g}"
+        centre = (math.log(t) - lo) / span * usable
+        half = 0.5 * (0.085 * len(text) + 0.08)
+        if centre - half >= last_right:
+            out.append(text)
+            last_right = centre + half
+        else:
+            out.append("")
+    return out
+
+
+def _is_numeric(col: Any) -> bool:
+    import pandas as pd
+
+    return bool(pd.api.types.is_numeric_dtype(col))
 
 
 def _save(fig: Any, path: str | Path) -> list[Path]:

@@ -169,3 +169,22 @@ def with_speedup(data: Any, baseline: str = BASELINE) -> Any:
     base = ok[ok["schedule"] == baseline].set_index("group_hash")["iteration_time_s"]
     ok["speedup"] = speedup(ok["group_hash"].map(base), ok["iteration_time_s"])
     return ok
+
+
+#: Integer columns (never missing).
+INTEGER = ("index", "workers", "iterations", "warmup")
+
+
+def arrow_schema() -> Any:
+    """The Parquet schema of a results table: integers, floats (``NUMERIC``, null when
+    missing) and strings; fixed, so a table written a chunk at a time has one schema."""
+    import pyarrow as pa
+
+    def kind(col: str) -> Any:
+        if col in INTEGER:
+            return pa.int64()
+        if col in NUMERIC:
+            return pa.float64()
+        return pa.string()
+
+    return pa.schema([(col, kind(col)) for col in COLUMNS])

@@ -293,7 +293,9 @@ def test_compare_table_lists_every_schedule(capsys, example_a) -> None:
     assert set(schedules.names()) == set(SCHEDULES)
     for name in SCHEDULES:
         assert name in out
-    assert "vs wfbp" in out
+    assert "T_wfbp / T" in out and "wfbp" in out
+    # Not a terminal: 80 columns, and no number cut.
+    assert max(len(line) for line in out.splitlines()) <= 80
 
 
 def test_compare_json_is_ranked(capsys, example_a) -> None:
