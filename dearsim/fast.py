@@ -869,6 +869,13 @@ def run(
         return _run_dear(schedule, trace, costs, cluster, iterations)
     if isinstance(schedule, ByteScheduler):
         return _run_bytescheduler(schedule, trace, costs, cluster, iterations)
+    from .schedules.fsdp import Fsdp
+
+    if isinstance(schedule, Fsdp):
+        raise DearsimError(
+            "scheduler 'fsdp' runs on the SimPy engine only (dearsim.simulate); the fast"
+            " evaluator does not support it"
+        )
     raise DearsimError(f"the fast evaluator does not know scheduler {schedule.name!r}")
 
 
