@@ -10,13 +10,15 @@ Quick use::
 from __future__ import annotations
 
 from .api import Comparison, compare, simulate
-from .cluster import Cluster
+from .cluster import Cluster, Jitter, Stall
 from .errors import DearsimError, ParamError
 from .network import (
     AlphaBeta,
     Fitted,
+    Hierarchical,
     NetworkModel,
     load_network,
+    load_topology,
     network_from_spec,
     preset_names,
 )
@@ -29,6 +31,9 @@ __version__ = "0.1.0"
 __all__ = [
     "AlphaBeta",
     "Cluster",
+    "Hierarchical",
+    "Jitter",
+    "Stall",
     "Comparison",
     "DearsimError",
     "Fitted",
@@ -40,6 +45,7 @@ __all__ = [
     "__version__",
     "compare",
     "load_network",
+    "load_topology",
     "load_plugin",
     "load_trace",
     "network_from_spec",

@@ -45,6 +45,8 @@ class OpKind(str, Enum):
 
 
 FWD, BWD, UPDATE = OpKind.FWD, OpKind.BWD, OpKind.UPDATE
+#: The row of each kind in :meth:`dearsim.cluster.Cluster.op_times`.
+_KIND_ROW = {FWD: 0, BWD: 1, UPDATE: 2}
 
 #: A compute op: ``(kind, layer, iteration)``.
 ComputeOp = tuple[OpKind, int, int]
@@ -180,13 +182,18 @@ class WorkerClass:
     """One class of identical workers: its compute stream and its handle on the link."""
 
     def __init__(
-        self, sim: Simulation, index: int, count: int, slowdown: float, record_ops: bool
+        self, sim: Simulation, index: int, count: int, slowdown: float, record_ops: bool,
+        ranks: tuple[int, ...] | None = None,
     ) -> None:
         self.sim = sim
         self.env = sim.env
         self.index = index
         self.count = count
         self.slowdown = slowdown
+        #: the workers (ranks) of this class
+        self.ranks = ranks if ranks is not None else tuple(range(count))
+        #: per iteration, ``[kind][layer]`` durations when they vary (jitter, stalls)
+        self._by_iteration: list[list[list[float]]] | None = None
         t = sim.trace
         if slowdown == 1.0:
             fwd, bwd, upd = t.fwd, t.bwd, t.update
@@ -231,6 +238,8 @@ class WorkerClass:
         busy = self.busy
         records = self.ops
         total = 0.0
+        if self._by_iteration is not None:
+            return self._run_varying(ops, now)
         for kind, layer, it in ops:
             d = table[kind][layer]
             busy[it] += d
@@ -243,6 +252,26 @@ class WorkerClass:
                 self.bp_end[it] = now + total
         self._free_at = now + total
         return _Timer(env, total, None, URGENT)
+
+    def _run_varying(self, ops: Sequence[ComputeOp], now: float) -> Signal:
+        """:meth:`run` with durations that depend on the iteration (the same sums)."""
+        by_it = self._by_iteration
+        assert by_it is not None
+        busy = self.busy
+        records = self.ops
+        total = 0.0
+        for kind, layer, it in ops:
+            d = by_it[it][_KIND_ROW[kind]][layer]
+            busy[it] += d
+            if records is not None:
+                records.append(
+                    OpRecord(self.index, OpKind(kind), layer, it, now + total, now + total + d)
+                )
+            total += d
+            if layer == 0 and kind == BWD:
+                self.bp_end[it] = now + total
+        self._free_at = now + total
+        return _Timer(self.env, total, None, URGENT)
 
     def post(self, op: Op, nbytes: int, iteration: int, layers: Range, tag: int = 0) -> Signal:
         """Post a collective; the signal fires (value: its :class:`CollectiveRecord`) when it
@@ -267,12 +296,17 @@ class Simulation:
         self.costs = costs
         self.cluster = cluster
         self.iterations = iterations
-        classes = cluster.classes()
-        self.link = Link(self.env, costs, len(classes))
+        groups = cluster.groups()
+        self.link = Link(self.env, costs, len(groups))
         self.classes = [
-            WorkerClass(self, i, count, slow, record_ops)
-            for i, (slow, count) in enumerate(classes)
+            WorkerClass(self, i, len(ranks), slow, record_ops, ranks)
+            for i, (slow, ranks) in enumerate(groups)
         ]
+        if cluster.varies:
+            # Every op's duration, drawn up front in the order docs/model.md gives.
+            tables = [cluster.op_times(trace, it, groups).tolist() for it in range(iterations)]
+            for g, w in enumerate(self.classes):
+                w._by_iteration = [tables[it][g] for it in range(iterations)]
 
     @property
     def now(self) -> float:
@@ -301,6 +335,10 @@ class RawRun:
     busy: list[float]
     collectives: list[CollectiveRecord]
     ops: list[OpRecord] = field(default_factory=list)
+    #: per worker class, its compute busy time of every iteration (``busy`` is the maximum)
+    class_busy: list[list[float]] | None = None
+    #: per worker class, its workers (ranks)
+    class_ranks: list[tuple[int, ...]] | None = None
 
 
 class ScheduleLike(Protocol):
@@ -337,4 +375,5 @@ def run(
     if record_ops:
         for w in sim.classes:
             ops.extend(w.ops or [])
-    return RawRun(iterations, bp, busy, sim.link.records, ops)
+    return RawRun(iterations, bp, busy, sim.link.records, ops,
+                  [list(w.busy) for w in sim.classes], [w.ranks for w in sim.classes])

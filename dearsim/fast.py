@@ -54,7 +54,7 @@ from .cluster import Cluster
 from .engine import CollectiveRecord, RawRun
 from .errors import DearsimError
 from .network import LinearCosts, NetworkModel, Op
-from .result import Result
+from .result import Result, spread
 from .schedules import Schedule
 from .schedules.base import backward_segments, grad_tensors
 from .schedules.bytescheduler import ByteScheduler, layer_chunks
@@ -95,6 +95,10 @@ class FastRun:
     end: np.ndarray
     #: iterations actually computed (the others were shifted copies)
     computed: int = 0
+    #: per iteration, each worker class's compute busy time: shape (iterations, classes)
+    class_busy: np.ndarray | None = None
+    #: per worker class, its workers (ranks)
+    class_ranks: list[tuple[int, ...]] | None = None
 
     @property
     def collectives(self) -> int:
@@ -125,7 +129,9 @@ class FastRun:
                 self.end.tolist(),
             )
         ]
-        return RawRun(self.iterations, self.bp_end.tolist(), self.busy.tolist(), recs)
+        cb = None if self.class_busy is None else self.class_busy.T.tolist()
+        return RawRun(self.iterations, self.bp_end.tolist(), self.busy.tolist(), recs, [], cb,
+                      self.class_ranks)
 
 
 class _Log:
@@ -177,16 +183,20 @@ def _shifted(logs: list[_Log], bp: list[float], busy: list[float], n: int, start
         busy.append(busy[start_it - 1])
 
 
-def _finish(n: int, bp: list[float], busy: list[float], logs: list[_Log], computed: int,
-            last_busy: float | None = None) -> FastRun:
+def _finish(n: int, bp: list[float], busy: list[np.ndarray], logs: list[_Log], computed: int,
+            last_busy: np.ndarray | None = None, ranks: list[tuple[int, ...]] | None = None
+            ) -> FastRun:
+    """``busy``: per iteration, every class's busy time (an array over the classes)."""
     parts = [p for log in logs for p in log.parts]
-    b = np.array(busy[:n], dtype=float)
+    cb = np.array(busy[:n], dtype=float)
     if last_busy is not None:
-        b[n - 1] = last_busy
+        cb[n - 1] = last_busy
     return FastRun(
         iterations=n,
         bp_end=np.array(bp[:n], dtype=float),
-        busy=b,
+        busy=cb.max(axis=1),
+        class_busy=cb,
+        class_ranks=ranks,
         op=_concat(parts, 0, np.int8),
         nbytes=_concat(parts, 1, np.int64),
         iteration=_concat(parts, 2, np.int64),
@@ -259,29 +269,51 @@ def seq_sums(d: np.ndarray, segments: Sequence[Sequence[int]]) -> np.ndarray:
 
 
 class _Streams:
-    """The worker classes' op durations (rows: classes; the engine's ``x * slowdown``)."""
+    """The worker classes' op durations (rows: classes; the engine's ``x * slowdown``).
 
-    def __init__(self, trace: Trace, cluster: Cluster) -> None:
-        classes = cluster.classes()
-        self.slow = np.array([s for s, _ in classes], dtype=float)
-        self.c = len(classes)
-        s = self.slow[:, None]
-        self.f = np.array(trace.fwd, dtype=float)[None, :] * s
-        self.b = np.array(trace.bwd, dtype=float)[None, :] * s
-        self.u = np.array(trace.update, dtype=float)[None, :] * s
+    Built from a cluster (durations the same every iteration), or, for one iteration of a
+    cluster whose durations vary, from :meth:`dearsim.cluster.Cluster.op_times` (``d``) and
+    the previous iteration's update durations (``u_prev``): ``u`` is then the update that
+    runs in this iteration (of the previous iteration's gradients) and ``usum`` this
+    iteration's own update (its busy time)."""
+
+    varies = False
+
+    def __init__(self, trace: Trace, cluster: Cluster | None, d: np.ndarray | None = None,
+                 u_prev: np.ndarray | None = None) -> None:
         self.n = trace.num_layers
         self.has_update = [i for i in range(self.n) if trace.update[i] > 0]
         self.upd_set = frozenset(self.has_update)
         self._cache: dict[Any, Any] = {}
-        # per class, one iteration's compute (for busy times)
-        self.fsum = np.array([math.fsum(r) for r in self.f.tolist()])
-        self.bsum = np.array([math.fsum(r) for r in self.b.tolist()])
-        self.usum = np.array([math.fsum(r) for r in self.u.tolist()])
+        if d is None:
+            assert cluster is not None
+            classes = cluster.classes()
+            self.slow = np.array([s for s, _ in classes], dtype=float)
+            self.c = len(classes)
+            s = self.slow[:, None]
+            self.f = np.array(trace.fwd, dtype=float)[None, :] * s
+            self.b = np.array(trace.bwd, dtype=float)[None, :] * s
+            self.u = np.array(trace.update, dtype=float)[None, :] * s
+            # per class, one iteration's compute (for busy times)
+            self.fsum = np.array([math.fsum(r) for r in self.f.tolist()])
+            self.bsum = np.array([math.fsum(r) for r in self.b.tolist()])
+            self.usum = np.array([math.fsum(r) for r in self.u.tolist()])
+        else:
+            self.c = d.shape[0]
+            self.f = d[:, 0, :]
+            self.b = d[:, 1, :]
+            self.u = d[:, 2, :] if u_prev is None else u_prev
+            self.fsum = self.f.sum(axis=1)
+            self.bsum = self.b.sum(axis=1)
+            self.usum = d[:, 2, :].sum(axis=1)
         self.uf_pair = np.concatenate([self.u, self.f], axis=1)
 
-    def busy(self, with_update: bool) -> float:
-        tot = self.fsum + self.bsum + (self.usum if with_update else 0.0)
-        return float(tot.max())
+    def at(self, it: int) -> _Streams:
+        return self
+
+    def busy(self, with_update: bool) -> np.ndarray:
+        """Per class, one iteration's compute busy time (with or without its update)."""
+        return self.fsum + self.bsum + (self.usum if with_update else 0.0)
 
     def backward(self, stops: Sequence[int]) -> tuple[list[list[int]], np.ndarray]:
         """The backward segments cut at ``stops`` and their per-class stretch sums."""
@@ -317,12 +349,46 @@ class _Streams:
         return seq_sums(d, [idx])[:, 0] if idx else np.zeros(self.c)
 
 
+class _VaryingStreams:
+    """Streams whose durations change every iteration (jitter, stalls): :meth:`at` gives
+    iteration ``it``'s :class:`_Streams` (ask for the iterations in order)."""
+
+    varies = True
+
+    def __init__(self, trace: Trace, cluster: Cluster) -> None:
+        self.trace = trace
+        self.cluster = cluster
+        self.groups = cluster.groups()
+        self.c = len(self.groups)
+        self.n = trace.num_layers
+        self.has_update = [i for i in range(self.n) if trace.update[i] > 0]
+        self.upd_set = frozenset(self.has_update)
+        self._last: tuple[int, _Streams] | None = None
+
+    def at(self, it: int) -> _Streams:
+        last = self._last
+        if last is not None and last[0] == it:
+            return last[1]
+        d = self.cluster.op_times(self.trace, it, self.groups)
+        u_prev = None
+        if last is not None and last[0] == it - 1:
+            u_prev = last[1].d[:, 2, :]
+        elif it > 0:
+            u_prev = self.cluster.op_times(self.trace, it - 1, self.groups)[:, 2, :]
+        st = _Streams(self.trace, None, d, u_prev)
+        st.d = d  # type: ignore[attr-defined]
+        self._last = (it, st)
+        return st
+
+
 _STREAMS: dict[tuple[int, Any], tuple[Trace, _Streams]] = {}
 
 
-def _streams(trace: Trace, cluster: Cluster) -> _Streams:
+def _streams(trace: Trace, cluster: Cluster) -> Any:
     """The worker classes' streams, kept for the last few (trace, cluster) pairs (a search
     evaluates one workload many times)."""
+    if cluster.varies:
+        return _VaryingStreams(trace, cluster)
     key = (id(trace), cluster.slowdown)
     hit = _STREAMS.get(key)
     if hit is not None and hit[0] is trace:
@@ -379,10 +445,8 @@ def _run_wfbp(schedule, trace, costs, cluster, n, horovod: bool = False) -> Fast
     else:
         msgs = _wfbp_messages(schedule, trace, costs)
         stops = sorted({m[0] for m in msgs})
-    segs, segsum = st.backward(stops)
+    segs = backward_segments(st.n, stops)
     seg_of = {seg[-1]: j for j, seg in enumerate(segs)}
-    fwd_only = st.forward("none")
-    upd_fwd = st.forward("before")
     if not horovod:
         m_seg = np.array([seg_of[m[0]] + 1 for m in msgs], dtype=np.int64)
         m_bytes = np.array([m[1] for m in msgs], dtype=np.int64)
@@ -392,15 +456,17 @@ def _run_wfbp(schedule, trace, costs, cluster, n, horovod: bool = False) -> Fast
         m_dur = durations(costs, Op.ALLREDUCE, m_bytes)
     else:
         hv.bind(seg_of, costs)
-    busy_it = st.busy(True)
     t = np.zeros(st.c)  # when each class starts the iteration's first stretch
     bp: list[float] = []
-    busy: list[float] = []
+    busy: list[np.ndarray] = []
     logs: list[_Log] = []
     prev_state: np.ndarray | None = None
+    ranks = [r for _, r in cluster.groups()]
     it = 0
     while it < n:
-        start = t + (fwd_only if it == 0 else upd_fwd)
+        sti = st.at(it)
+        segsum = sti.backward(stops)[1]
+        start = t + sti.forward("none" if it == 0 else "before")
         ready = np.add.accumulate(np.concatenate([start[:, None], segsum], axis=1), axis=1)
         bpw = ready[:, -1]
         log = _Log()
@@ -417,19 +483,19 @@ def _run_wfbp(schedule, trace, costs, cluster, n, horovod: bool = False) -> Fast
             last_end = NEG
         logs.append(log)
         bp.append(float(bpw.max()))
-        busy.append(busy_it)
+        busy.append(sti.busy(True))
         t = np.maximum(bpw, last_end)
         it += 1
-        if horovod or it >= n:
+        if horovod or it >= n or st.varies:
             continue
         if it >= 2 and prev_state is not None:
             delta = _same_shape(prev_state, t)
             if delta is not None:
                 _shifted(logs, bp, busy, n, it, delta)
-                return _finish(n, bp, busy, logs, it)
+                return _finish(n, bp, busy, logs, it, ranks=ranks)
         if it >= 1:
             prev_state = t.copy()
-    return _finish(n, bp, busy, logs, it)
+    return _finish(n, bp, busy, logs, it, ranks=ranks)
 
 
 class _HorovodPlan:
@@ -562,10 +628,8 @@ def _run_dear(schedule: Dear, trace: Trace, costs: LinearCosts, cluster: Cluster
     nl = st.n
     chain = schedule.options.prefetch == "chain"
     firsts = [g.first for g in groups]
-    segs, segsum = st.backward(firsts)
+    segs = backward_segments(nl, firsts)
     seg_of = {seg[-1]: j for j, seg in enumerate(segs)}
-    fwd_only = st.forward("none")
-    fwd_upd = st.forward("interleaved")
     # groups in posting (backward) order for the reduce-scatters
     order = np.arange(m - 1, -1, -1)
     g_bytes = np.array([g.nbytes for g in groups], dtype=np.int64)
@@ -584,19 +648,25 @@ def _run_dear(schedule: Dear, trace: Trace, costs: LinearCosts, cluster: Cluster
             for a, b in zip(starts, ends)
         ]
         g_idx = [[(i if k == "u" else nl + i) for k, i in ops] for ops in g_ops]
-        g_sum = seq_sums(st.uf_pair, g_idx)
-    busy_mid = st.busy(True)
     bpw = np.zeros(st.c)
     rs_end = NEG
     bp: list[float] = []
-    busy: list[float] = []
+    busy: list[np.ndarray] = []
     logs: list[_Log] = []
     prev_state: np.ndarray | None = None
+    ranks = [r for _, r in cluster.groups()]
     it = 0
     while it < n:
+        sti = st.at(it)
+        segsum = sti.backward(firsts)[1]
+        if m:
+            key = ("groups", tuple(firsts))
+            g_sum = sti._cache.get(key)
+            if g_sum is None:
+                g_sum = sti._cache[key] = seq_sums(sti.uf_pair, g_idx)
         log = _Log()
         if it == 0 or m == 0:
-            fend = bpw + (fwd_only if it == 0 else fwd_upd)
+            fend = bpw + sti.forward("none" if it == 0 else "interleaved")
         else:
             barrier = max(float(bpw.max()), rs_end)
             waited = float(np.maximum(bpw, rs_end).min())  # the first class to post G_0's
@@ -638,18 +708,20 @@ def _run_dear(schedule: Dear, trace: Trace, costs: LinearCosts, cluster: Cluster
             rs_end = float(e[-1])
         logs.append(log)
         bp.append(float(bpw.max()))
-        busy.append(busy_mid)
+        busy.append(sti.busy(True))
         it += 1
         if it >= n:
             break
+        if st.varies:
+            continue
         state = np.r_[bpw, rs_end]
         if prev_state is not None and it >= 2:
             delta = _same_shape(prev_state, state)
             if delta is not None:
                 _shifted(logs, bp, busy, n, it, delta)
-                return _finish(n, bp, busy, logs, it, st.busy(False))
+                return _finish(n, bp, busy, logs, it, st.busy(False), ranks)
         prev_state = state
-    return _finish(n, bp, busy, logs, it, st.busy(False))
+    return _finish(n, bp, busy, logs, it, st.at(n - 1).busy(False), ranks)
 
 
 # --------------------------------------------------------------------------- ByteScheduler
@@ -661,7 +733,7 @@ def _run_bytescheduler(schedule: ByteScheduler, trace, costs, cluster, n) -> Fas
     full = schedule.options.credit_bytes
     chunks = [layer_chunks(t, part) for t in trace.tensors]
     has = [i for i in range(st.n) if chunks[i]]
-    segs, segsum = st.backward(has)
+    segs = backward_segments(st.n, has)
     seg_of = {seg[-1]: j for j, seg in enumerate(segs)}
     # chunks in the order they are posted when the credit never stops one
     c_layer, c_tag, c_size = [], [], []
@@ -682,20 +754,25 @@ def _run_bytescheduler(schedule: ByteScheduler, trace, costs, cluster, n) -> Fas
     last_of_layer = np.r_[np.flatnonzero(c_layer_a[1:] != c_layer_a[:-1]), len(c_layer) - 1] \
         if c_layer else np.zeros(0, dtype=np.int64)
     # forward: per class, cumulative (update + forward) per layer and whether layer waits
-    uf = st.u + st.f
-    uf_cum = np.cumsum(uf, axis=1)
-    fwd_only = st.forward("none")
-    busy_mid = st.busy(True)
     fin = np.full(st.n, NEG)  # when each layer's chunks of the previous iteration finished
     bpw = np.zeros(st.c)
     bp: list[float] = []
-    busy: list[float] = []
+    busy: list[np.ndarray] = []
     logs: list[_Log] = []
+    ranks = [r for _, r in cluster.groups()]
     it = 0
     while it < n:
+        sti = st.at(it)
+        segsum = sti.backward(has)[1]
         if it == 0:
-            fend = bpw + fwd_only
+            fend = bpw + sti.forward("none")
         else:
+            uf = sti._cache.get("uf")
+            if uf is None:
+                uf = sti.u + sti.f
+                sti._cache["uf"] = uf
+                sti._cache["uf_cum"] = np.cumsum(uf, axis=1)
+            uf_cum = sti._cache["uf_cum"]
             # end_l = max(end_{l-1}, fin_l) + d_l: a FIFO per class against the layer waits
             prev_cum = uf_cum - uf
             lead = np.maximum.accumulate(
@@ -719,7 +796,7 @@ def _run_bytescheduler(schedule: ByteScheduler, trace, costs, cluster, n) -> Fas
                 _credit_loop(reversed(has), rl.tolist(), chunks, costs, full, it, log, fin)
         logs.append(log)
         bp.append(float(bpw.max()))
-        busy.append(busy_mid)
+        busy.append(sti.busy(True))
         it += 1
         if it >= n:
             break
@@ -727,7 +804,7 @@ def _run_bytescheduler(schedule: ByteScheduler, trace, costs, cluster, n) -> Fas
         # absolute times (a gradient ready vs a chunk's end, credit at that instant), so
         # copying a repeating iteration forward (exact only up to rounding) can resolve a
         # near-tie differently from the engine, whose later times round differently.
-    return _finish(n, bp, busy, logs, it, st.busy(False))
+    return _finish(n, bp, busy, logs, it, st.at(n - 1).busy(False), ranks)
 
 
 def _credit_loop(layers, ready, chunks, costs: LinearCosts, full: int, it: int, log: _Log,
@@ -791,6 +868,13 @@ def run(
         return _run_dear(schedule, trace, costs, cluster, iterations)
     if isinstance(schedule, ByteScheduler):
         return _run_bytescheduler(schedule, trace, costs, cluster, iterations)
+    from .schedules.fsdp import Fsdp
+
+    if isinstance(schedule, Fsdp):
+        raise DearsimError(
+            "scheduler 'fsdp' runs on the SimPy engine only (dearsim.simulate); the fast"
+            " evaluator does not support it"
+        )
     raise DearsimError(f"the fast evaluator does not know scheduler {schedule.name!r}")
 
 
@@ -818,6 +902,8 @@ def measure(
     w = raw.iteration == warmup
     pairs = np.unique(np.stack([raw.first[w], raw.last[w]], axis=1), axis=0)
     buckets = [(int(a), int(b)) for a, b in pairs.tolist()]
+    p50, p99 = spread(raw.bp_end, warmup)
+    waits = _worker_waits(period, raw, warmup, workers)
     return Result(
         scheduler=scheduler,
         options=options,
@@ -835,7 +921,25 @@ def measure(
         comm_bytes=nbytes,
         collectives=count,
         raw=None,
+        iteration_p50_s=p50,
+        iteration_p99_s=p99,
+        worker_wait_s=waits,
     )
+
+
+def _worker_waits(period: float, raw: FastRun, warmup: int, workers: int) -> tuple[float, ...]:
+    """:func:`dearsim.result.worker_waits` on the fast run's arrays."""
+    if raw.class_busy is None or raw.class_ranks is None:
+        return ()
+    n = raw.iterations
+    mean = raw.class_busy[warmup:n - 1].sum(axis=0) / (n - 1 - warmup)
+    wait = period - mean
+    if len(raw.class_ranks) == 1:
+        return (float(wait[0]),) * workers
+    out = np.empty(workers)
+    for w, ranks in zip(wait.tolist(), raw.class_ranks):
+        out[list(ranks)] = w
+    return tuple(out.tolist())
 
 
 def simulate(

@@ -269,6 +269,153 @@ class Fitted(NetworkModel):
         return f"{self.name} (fitted, workers {', '.join(str(k) for k in sorted(self.fits))})"
 
 
+@dataclass(frozen=True)
+class Hierarchical(NetworkModel):
+    """Nodes of ``gpus_per_node`` GPUs: collectives inside a node cost what the ``intra``
+    model says for ``g`` workers, collectives between nodes what the ``inter`` model says for
+    ``N`` nodes (``docs/model.md``, "Hierarchical topology").
+
+    ``algorithm``:
+
+    * ``ring``: one flat ring through all ``p = N g`` GPUs; every step waits for the slowest
+      hop on the ring, so each term of each collective's line is the larger of the two
+      levels' lines for ``p`` workers (only the intra-node level when ``N = 1``, only the
+      inter-node level when ``g = 1``);
+    * ``hierarchical``: all-reduce = intra-node reduce-scatter of ``n`` bytes, inter-node
+      all-reduce of ``n / g`` bytes (the ``g`` GPUs of a node each run one, in parallel, on
+      their own NIC share), intra-node all-gather of ``n`` bytes (NCCL's and Horovod's
+      hierarchical all-reduce); reduce-scatter = intra-node reduce-scatter, then inter-node
+      reduce-scatter of ``n / g``; all-gather = inter-node all-gather of ``n / g``, then
+      intra-node all-gather.
+
+    ``nodes`` may be left out: a run of ``p`` workers then uses ``p / g`` nodes (``p`` must
+    be a multiple of ``g``, or at most ``g``: one node, partly used). Given, ``p`` must be
+    ``nodes * gpus_per_node``.
+    """
+
+    gpus_per_node: int
+    intra: NetworkModel
+    inter: NetworkModel
+    algorithm: str = "hierarchical"
+    nodes: int | None = None
+    #: network interfaces per node (``None``: one per GPU); the inter-node model's beta is
+    #: one interface's
+    nics_per_node: int | None = None
+    name: str = "hierarchical"
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    kind: ClassVar[str] = "hierarchical"
+    ALGORITHMS: ClassVar[tuple[str, ...]] = ("ring", "hierarchical")
+
+    def __post_init__(self) -> None:
+        g = self.gpus_per_node
+        if isinstance(g, bool) or not isinstance(g, int) or g < 1:
+            raise DearsimError(f"network {self.name}: gpus_per_node must be a positive integer,"
+                               f" got {g!r}")
+        if self.nodes is not None and (
+            isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 1
+        ):
+            raise DearsimError(f"network {self.name}: nodes must be a positive integer, got "
+                               f"{self.nodes!r}")
+        k = self.nics_per_node
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise DearsimError(f"network {self.name}: nics_per_node must be a positive integer,"
+                               f" got {k!r}")
+        if self.algorithm not in self.ALGORITHMS:
+            raise DearsimError(f"network {self.name}: algorithm must be ring or hierarchical, "
+                               f"got {self.algorithm!r}")
+        for level in ("intra", "inter"):
+            if not isinstance(getattr(self, level), NetworkModel):
+                raise DearsimError(f"network {self.name}: {level} must be a network model")
+
+    def layout(self, workers: int) -> tuple[int, int]:
+        """``(nodes, gpus per node)`` of a run of ``workers`` workers."""
+        p = _check_workers(workers)
+        g = self.gpus_per_node
+        if self.nodes is not None:
+            if p != self.nodes * g:
+                raise DearsimError(
+                    f"network {self.name}: {self.nodes} nodes x {g} GPUs is {self.nodes * g}"
+                    f" workers, not {p}"
+                )
+            return self.nodes, g
+        if p <= g:
+            return 1, p
+        if p % g:
+            raise DearsimError(
+                f"network {self.name}: {p} workers do not fill nodes of {g} GPUs"
+            )
+        return p // g, g
+
+    def costs(self, workers: int) -> LinearCosts:
+        nodes, g = self.layout(workers)
+        p = nodes * g
+        if p == 1:
+            return LinearCosts(1, ZERO, ZERO, ZERO)
+        if nodes == 1:
+            return self.intra.costs(g)
+        if g == 1:
+            return self.inter.costs(nodes)
+        if self.algorithm == "ring":
+            a, b = self.intra.costs(p), self.inter.costs(p)
+
+            def slow(x: Line, y: Line) -> Line:
+                return Line(max(x.a, y.a), max(x.b, y.b))
+
+            return LinearCosts(p, slow(a.allreduce, b.allreduce),
+                               slow(a.reduce_scatter, b.reduce_scatter),
+                               slow(a.all_gather, b.all_gather))
+        i, e = self.intra.costs(g), self.inter.costs(nodes)
+        rs_i, ag_i = i.reduce_scatter, i.all_gather
+        # g inter-node collectives of n/g bytes run at once, sharing the node's k interfaces:
+        # each byte term is (n/g) * b * (g/k) = n * b / k.
+        k = min(g, self.nics_per_node or g)
+        return LinearCosts(
+            p,
+            allreduce=Line(rs_i.a + e.allreduce.a + ag_i.a,
+                           rs_i.b + e.allreduce.b / k + ag_i.b),
+            reduce_scatter=Line(rs_i.a + e.reduce_scatter.a, rs_i.b + e.reduce_scatter.b / k),
+            all_gather=Line(e.all_gather.a + ag_i.a, e.all_gather.b / k + ag_i.b),
+        )
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "label": self.name,
+            "gpus_per_node": self.gpus_per_node,
+            "nodes": self.nodes,
+            "algorithm": self.algorithm,
+            "nics_per_node": self.nics_per_node,
+            "intra": self.intra.spec(),
+            "inter": self.inter.spec(),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Hierarchical:
+        for key in ("gpus_per_node", "intra", "inter"):
+            if key not in spec:
+                raise DearsimError(f"network spec: a hierarchical network needs {key!r}")
+        return cls(
+            spec["gpus_per_node"],
+            load_network(spec["intra"]),
+            load_network(spec["inter"]),
+            str(spec.get("algorithm", "hierarchical")),
+            spec.get("nodes"),
+            spec.get("nics_per_node"),
+            str(spec.get("label", "hierarchical")),
+            dict(spec.get("sources") or {}),
+        )
+
+    def with_algorithm(self, algorithm: str) -> Hierarchical:
+        """The same topology with the other all-reduce algorithm."""
+        return replace(self, algorithm=algorithm)
+
+    def describe(self) -> str:
+        n = f"{self.nodes} x " if self.nodes else ""
+        return (f"{self.name} ({n}{self.gpus_per_node} GPUs per node, {self.algorithm}; "
+                f"intra {self.intra.describe()}, inter {self.inter.describe()})")
+
+
 def _check_workers(workers: int) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ParamError("workers", f"must be a positive integer, got {workers!r}")
@@ -298,6 +445,7 @@ def register_kind(kind: str, from_spec: Callable[[Mapping[str, Any]], NetworkMod
 
 register_kind(AlphaBeta.kind, AlphaBeta.from_spec)
 register_kind(Fitted.kind, Fitted.from_spec)
+register_kind(Hierarchical.kind, Hierarchical.from_spec)
 
 
 def network_kinds() -> list[str]:
@@ -432,3 +580,29 @@ def load_network(spec: str | Path | NetworkModel | Mapping[str, Any]) -> Network
 
     body = read_yaml_file(path, "network file")  # a regular file, size-limited
     return parse_network(body, text, path.stem)
+
+
+# --------------------------------------------------------------------------- topologies
+
+
+def topology_names() -> list[str]:
+    """Names of the shipped cluster topologies (hierarchical networks)."""
+    folder = resources.files("dearsim") / "presets" / "topologies"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_topology(name: str, algorithm: str | None = None) -> Hierarchical:
+    """A shipped topology (``dear-cluster-10GbE``, ``dear-cluster-100GbIB``,
+    ``h100-nvlink-400GbIB``), optionally with another ``algorithm`` (``ring`` or
+    ``hierarchical``). The files are network specs (``kind: hierarchical``) with the source
+    of every number under ``sources``."""
+    for topo in topology_names():
+        if topo.lower() == name.lower():
+            path = resources.files("dearsim") / "presets" / "topologies" / f"{topo}.yaml"
+            data, _marks = _yaml.load(path.read_text(encoding="utf-8"), f"topology {topo}")
+            model = network_from_spec(data)
+            assert isinstance(model, Hierarchical)
+            return model if algorithm is None else model.with_algorithm(algorithm)
+    raise DearsimError(
+        f"unknown topology {name!r} (topologies: {', '.join(topology_names())})"
+    )

@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .engine import CollectiveRecord, Range, RawRun
 
 
@@ -36,6 +38,14 @@ class Result:
     comm_bytes: int
     collectives: int
     raw: RawRun | None = field(default=None, repr=False, compare=False)
+    #: the median and 99th percentile of the measured iterations' times (the intervals
+    #: between consecutive backward-pass ends after warm-up; ``iteration_time_s`` is their
+    #: mean). numpy's default (linear) percentile.
+    iteration_p50_s: float = math.nan
+    iteration_p99_s: float = math.nan
+    #: per worker (rank order), the time its compute stream waits per iteration:
+    #: ``iteration_time_s`` minus its own compute busy time (mean over the measured iterations)
+    worker_wait_s: tuple[float, ...] = field(default=(), repr=False)
 
     @property
     def throughput(self) -> float | None:
@@ -52,6 +62,22 @@ class Result:
     def speedup_over(self, other: Result) -> float:
         """``T_other / T_self`` (1.83 reads "83% faster")."""
         return other.iteration_time_s / self.iteration_time_s
+
+    @property
+    def wait_mean_s(self) -> float:
+        """The workers' mean waiting time per iteration."""
+        w = self.worker_wait_s
+        return math.fsum(w) / len(w) if w else math.nan
+
+    @property
+    def wait_max_s(self) -> float:
+        """The longest waiting time of a worker (the fastest worker's, usually)."""
+        return max(self.worker_wait_s) if self.worker_wait_s else math.nan
+
+    @property
+    def wait_min_s(self) -> float:
+        """The shortest waiting time of a worker (the straggler's, usually)."""
+        return min(self.worker_wait_s) if self.worker_wait_s else math.nan
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (the keys of ``dearsim simulate --json``)."""
@@ -73,6 +99,11 @@ class Result:
             "comm_bytes": self.comm_bytes,
             "collectives": self.collectives,
             "buckets": [list(b) for b in self.buckets],
+            "iteration_p50_s": self.iteration_p50_s,
+            "iteration_p99_s": self.iteration_p99_s,
+            "wait_mean_s": self.wait_mean_s,
+            "wait_min_s": self.wait_min_s,
+            "wait_max_s": self.wait_max_s,
         }
 
 
@@ -108,6 +139,8 @@ def measure(
     # carried, whatever their kind (DeAR's reduce-scatter and all-gather of a group carry the
     # same range; a layer's tensors or chunks report that layer once).
     buckets = sorted({r.layers for r in per_it[warmup]})
+    p50, p99 = spread(raw.bp_end, warmup)
+    waits = worker_waits(period, raw.class_busy, raw.class_ranks, warmup, n, workers)
     return Result(
         scheduler=scheduler,
         options=options,
@@ -125,4 +158,34 @@ def measure(
         comm_bytes=nbytes,
         collectives=count,
         raw=raw,
+        iteration_p50_s=p50,
+        iteration_p99_s=p99,
+        worker_wait_s=waits,
     )
+
+
+def spread(bp_end: Any, warmup: int) -> tuple[float, float]:
+    """The median and 99th percentile of the intervals between the backward-pass ends
+    ``warmup..N-1``."""
+    t = np.asarray(bp_end, dtype=float)[warmup:]
+    d = np.diff(t)
+    p50, p99 = np.percentile(d, [50, 99])
+    return float(p50), float(p99)
+
+
+def worker_waits(
+    period: float, class_busy: Any, class_ranks: Any, warmup: int, n: int, workers: int
+) -> tuple[float, ...]:
+    """Per worker, ``period`` minus its class's mean busy time over iterations
+    ``warmup..N-2`` (the iterations whose compute all happens inside the run)."""
+    if class_busy is None or class_ranks is None:
+        return ()
+    k = n - 1 - warmup
+    out = [0.0] * workers
+    for busy, ranks in zip(class_busy, class_ranks):
+        wait = period - math.fsum(list(busy[warmup:n - 1])) / k
+        if len(ranks) == workers:
+            return (wait,) * workers
+        for r in ranks:
+            out[r] = wait
+    return tuple(out)

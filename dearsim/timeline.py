@@ -133,10 +133,12 @@ def _rank_classes(result: Result, raw: RawRun, cluster: Cluster | None) -> list[
             f"cluster has {cluster.workers} workers in {len(classes)} classes, but the result"
             f" was simulated with {result.workers} workers in {n_classes} classes"
         )
-    if cluster.slowdown is None:
-        return [0] * cluster.workers
-    index = {s: i for i, (s, _) in enumerate(classes)}
-    return [index[s] for s in cluster.slowdown]
+    # The cluster's own grouping (speed, stalls, jitter), in the engine's class order.
+    out = [0] * cluster.workers
+    for c, (_slow, members) in enumerate(cluster.groups()):
+        for r in members:
+            out[r] = c
+    return out
 
 
 def _ranks_text(ranks: list[int]) -> str:

@@ -16,7 +16,7 @@ NET = AlphaBeta(0.0, 1e-9)
 
 
 def test_schedules_are_registered_in_the_documented_order() -> None:
-    assert names() == ["wfbp", "ddp", "horovod", "mgwfbp", "bytescheduler", "dear"]
+    assert names() == ["wfbp", "ddp", "horovod", "mgwfbp", "bytescheduler", "dear", "fsdp"]
 
 
 def test_simulate_accepts_paths_presets_and_objects_alike() -> None:

@@ -41,10 +41,10 @@ def test_top_level_lists_form_a_product_with_schedules_fastest(write) -> None:
     assert runs[0].iterations == 10 and runs[0].warmup == 2
 
 
-def test_default_schedules_are_all_six(write) -> None:
+def test_default_schedules_are_all_registered(write) -> None:
     runs = specs(write(BASE + "workers: 8\n"))
     assert [r.schedule for r in runs] == [
-        "wfbp", "ddp", "horovod", "mgwfbp", "bytescheduler", "dear",
+        "wfbp", "ddp", "horovod", "mgwfbp", "bytescheduler", "dear", "fsdp",
     ]
 
 

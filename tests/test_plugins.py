@@ -107,7 +107,7 @@ def test_simulate_schedulers_and_compare_with_a_plugin_module(
                        "--workers", 4, "--json", "--plugin", "my_schedules")
     assert rc == 0, err
     rows = json.loads(out)
-    assert len(rows) == 7 and "onebucket" in [r["scheduler"] for r in rows]
+    assert len(rows) == 8 and "onebucket" in [r["scheduler"] for r in rows]
 
 
 def test_loading_a_plugin_twice_is_a_no_op(folder: Path) -> None:
@@ -176,8 +176,8 @@ def test_default_schedules_of_a_config_include_its_plugins(folder: Path) -> None
 
     (folder / "c.yaml").write_text(SWEEP.replace("schedules: [wfbp, onebucket]\n", ""))
     runs = load_config(folder / "c.yaml").runs
-    assert [r.schedule for r in runs[:7]] == [
-        "wfbp", "ddp", "horovod", "mgwfbp", "bytescheduler", "dear", "onebucket",
+    assert [r.schedule for r in runs[:8]] == [
+        "wfbp", "ddp", "horovod", "mgwfbp", "bytescheduler", "dear", "fsdp", "onebucket",
     ]
     assert runs[0].plugins == (str(folder / "my_schedules.py"),)
 

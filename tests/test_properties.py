@@ -114,8 +114,10 @@ def assert_partition(ranges, trace, what: str, split_layers: bool = False) -> No
     assert seen == list(trace.grad_layers), (what, ranges, trace.grad_layers)
 
 
-def test_the_six_schedules_are_registered():
-    assert tuple(dearsim.schedules.names()) == ALL_SCHEDULES
+def test_the_schedules_are_registered():
+    # The six data-parallel all-reduce schedules (the ones these properties cover) and FSDP
+    # (sharded, tested in tests/test_fsdp.py).
+    assert tuple(dearsim.schedules.names()) == (*ALL_SCHEDULES, "fsdp")
 
 
 # --------------------------------------------------------------------------- bounds

@@ -27,11 +27,14 @@ TRACE = "name,fwd_ms,bwd_ms,bytes\n" + "".join(
 SMALL = (
     "networks: [10GbE, 100GbIB]\nworkers: [2, 8]\nschedules: [wfbp, dear]\niterations: 6\n"
 )
-# Long enough to interrupt: 2 x 6 x 6 x 8 = 576 runs of 40+ iterations.
+# Long enough to interrupt: 2 networks x 6 worker counts x every schedule x 8 = 672 runs
+# (with the seven schedules) of 40+ iterations.
 LONG = (
     "networks: [10GbE, 100GbIB]\nworkers: [2, 4, 8, 16, 32, 64]\n"
     "sweep:\n  grid:\n    iterations: [40, 41, 42, 43, 44, 45, 46, 47]\n"
 )
+
+LONG_RUNS = 2 * 6 * len(__import__("dearsim").schedules.names()) * 8
 
 
 @pytest.fixture
@@ -94,11 +97,11 @@ def test_a_signal_stops_the_sweep_keeps_rows_and_resume_completes_it(
     assert rc == status, err
     assert stopped_in < 8, stopped_in
     kept = len(read_rows(out / RESULTS_JSONL))
-    assert 20 <= kept < 576
-    assert f"interrupted: {kept} of 576 runs kept; rerun with --resume" in err
+    assert 20 <= kept < LONG_RUNS
+    assert f"interrupted: {kept} of {LONG_RUNS} runs kept; rerun with --resume" in err
     assert "Traceback" not in err
     assert main(["sweep", str(cfg), "--out", str(out), "--jobs", "2", "--resume"]) == 0
-    assert len(read_rows(out / RESULTS_JSONL)) == 576  # nothing ran twice
+    assert len(read_rows(out / RESULTS_JSONL)) == LONG_RUNS  # nothing ran twice
     whole = run_sweep(load_config(cfg), folder / "whole", jobs=2)
     assert whole.failed == 0
     assert (out / "results.csv").read_bytes() == (folder / "whole" / "results.csv").read_bytes()
@@ -118,7 +121,7 @@ def test_dask_sweep_stops_on_sigint(folder: Path) -> None:
             proc.kill()
     assert rc == 130, err
     kept = len(read_rows(out / RESULTS_JSONL))
-    assert f"interrupted: {kept} of 576 runs kept" in err
+    assert f"interrupted: {kept} of {LONG_RUNS} runs kept" in err
 
 
 def test_simulate_exits_130_on_sigint(folder: Path) -> None:

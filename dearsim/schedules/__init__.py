@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # Imported for registration, in the order the schedules are listed: keep this order.
 # isort: off
-from . import wfbp, ddp, horovod, mgwfbp, bytescheduler, dear  # noqa: F401
+from . import wfbp, ddp, horovod, mgwfbp, bytescheduler, dear, fsdp  # noqa: F401
 # isort: on
 from .base import Bucket, Schedule, ScheduleOptions
 from .registry import create, get, names, register
