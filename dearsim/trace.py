@@ -287,6 +287,9 @@ def load_trace(path: str | Path) -> Trace:
     """Read a dearsim trace (CSVY) or a plain ``name,fwd_ms,bwd_ms,bytes`` CSV file."""
     p = Path(path)
     src = str(path)
+    if p.exists() and not p.is_dir() and not p.is_file():
+        # a FIFO, socket or device: reading it could block forever
+        raise DearsimError(f"{src}: not a regular file (a trace is a CSV or CSVY file)")
     try:
         text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:

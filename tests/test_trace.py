@@ -566,3 +566,12 @@ def test_to_frame_has_the_tensor_columns() -> None:
     assert list(f["tensor_names"]) == ["weight;bias", "", "weight;bias", ";b"]
     assert list(f["tensors"]) == [2, 0, 2, 2]
     assert "tensor_bytes" not in sample_trace().to_frame().columns
+
+
+def test_a_fifo_is_refused_not_read(tmp_path) -> None:
+    import os
+
+    fifo = tmp_path / "trace.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(DearsimError, match="not a regular file"):
+        load_trace(fifo)
