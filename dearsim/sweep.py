@@ -118,6 +118,7 @@ def execute(run: RunSpec, traces: Mapping[str, Trace] | None = None) -> dict[str
             iterations=run.iterations,
             warmup=run.warmup,
             batch_size=run.batch_size,
+            engine=run.engine,
         )
     except Exception as exc:  # recorded, not raised: one bad point must not stop a sweep
         kind = "" if isinstance(exc, DearsimError) else f"{type(exc).__name__}: "

@@ -74,6 +74,7 @@ COLUMNS = (
     "batch_size",
     "iterations",
     "warmup",
+    "engine",
     *METRICS,
     "n_buckets",
     "buckets",
@@ -140,6 +141,7 @@ def row(
         batch_size=run.batch_size,
         iterations=run.iterations,
         warmup=run.warmup,
+        engine=run.engine,
     )
     out.update(network_columns(run.network))
     if result is not None and error is None:
