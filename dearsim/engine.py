@@ -46,7 +46,6 @@ class OpKind(str, Enum):
 
 FWD, BWD, UPDATE = OpKind.FWD, OpKind.BWD, OpKind.UPDATE
 #: The row of each kind in :meth:`dearsim.cluster.Cluster.op_times`.
-_KIND_ROW = {FWD: 0, BWD: 1, UPDATE: 2}
 
 #: A compute op: ``(kind, layer, iteration)``.
 ComputeOp = tuple[OpKind, int, int]
@@ -192,8 +191,6 @@ class WorkerClass:
         self.slowdown = slowdown
         #: the workers (ranks) of this class
         self.ranks = ranks if ranks is not None else tuple(range(count))
-        #: per iteration, ``[kind][layer]`` durations when they vary (jitter, stalls)
-        self._by_iteration: list[list[list[float]]] | None = None
         t = sim.trace
         if slowdown == 1.0:
             fwd, bwd, upd = t.fwd, t.bwd, t.update
@@ -201,8 +198,10 @@ class WorkerClass:
             fwd = tuple(x * slowdown for x in t.fwd)
             bwd = tuple(x * slowdown for x in t.bwd)
             upd = tuple(x * slowdown for x in t.update)
-        self._durations = {FWD: fwd, BWD: bwd, UPDATE: upd}
         n = sim.iterations
+        #: per iteration, ``{kind: durations by layer}``: one shared table unless durations
+        #: vary by iteration (jitter, stalls: :meth:`vary`)
+        self._tables: list[dict[OpKind, Sequence[float]]] = [{FWD: fwd, BWD: bwd, UPDATE: upd}] * n
         self.busy = [0.0] * n
         self.bp_end: list[float | None] = [None] * n
         self.ops: list[OpRecord] | None = [] if record_ops else None
@@ -234,14 +233,12 @@ class WorkerClass:
                 f"schedule started a {OpKind(kind).value} op of layer {layer} while the"
                 " compute stream was busy"
             )
-        table = self._durations
+        tables = self._tables
         busy = self.busy
         records = self.ops
         total = 0.0
-        if self._by_iteration is not None:
-            return self._run_varying(ops, now)
         for kind, layer, it in ops:
-            d = table[kind][layer]
+            d = tables[it][kind][layer]
             busy[it] += d
             if records is not None:
                 records.append(
@@ -253,25 +250,10 @@ class WorkerClass:
         self._free_at = now + total
         return _Timer(env, total, None, URGENT)
 
-    def _run_varying(self, ops: Sequence[ComputeOp], now: float) -> Signal:
-        """:meth:`run` with durations that depend on the iteration (the same sums)."""
-        by_it = self._by_iteration
-        assert by_it is not None
-        busy = self.busy
-        records = self.ops
-        total = 0.0
-        for kind, layer, it in ops:
-            d = by_it[it][_KIND_ROW[kind]][layer]
-            busy[it] += d
-            if records is not None:
-                records.append(
-                    OpRecord(self.index, OpKind(kind), layer, it, now + total, now + total + d)
-                )
-            total += d
-            if layer == 0 and kind == BWD:
-                self.bp_end[it] = now + total
-        self._free_at = now + total
-        return _Timer(self.env, total, None, URGENT)
+    def vary(self, rows: Sequence[Sequence[Sequence[float]]]) -> None:
+        """Use durations that differ by iteration: ``rows[it]`` holds the forward, backward
+        and update durations by layer (:meth:`dearsim.cluster.Cluster.op_times`)."""
+        self._tables = [{FWD: f, BWD: b, UPDATE: u} for f, b, u in rows]
 
     def post(self, op: Op, nbytes: int, iteration: int, layers: Range, tag: int = 0) -> Signal:
         """Post a collective; the signal fires (value: its :class:`CollectiveRecord`) when it
@@ -306,7 +288,7 @@ class Simulation:
             # Every op's duration, drawn up front in the order docs/model.md gives.
             tables = [cluster.op_times(trace, it, groups).tolist() for it in range(iterations)]
             for g, w in enumerate(self.classes):
-                w._by_iteration = [tables[it][g] for it in range(iterations)]
+                w.vary([tables[it][g] for it in range(iterations)])
 
     @property
     def now(self) -> float:
