@@ -30,7 +30,7 @@ def check_file(path: str | Path, what: str) -> Path:
     except OSError as exc:
         raise DearsimError(f"{path}: cannot read {what}: {_why(exc)}") from None
     if stat.S_ISDIR(st.st_mode):
-        raise DearsimError(f"{path}: is a folder, not a {what}")
+        raise DearsimError(f"{path}: is a directory, not a {what}")
     if not stat.S_ISREG(st.st_mode):
         raise DearsimError(f"{path}: not a regular file (a {what} must be one)")
     return p

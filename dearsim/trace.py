@@ -285,17 +285,13 @@ class TraceHeader(BaseModel):
 
 def load_trace(path: str | Path) -> Trace:
     """Read a dearsim trace (CSVY) or a plain ``name,fwd_ms,bwd_ms,bytes`` CSV file."""
-    p = Path(path)
+    from .paths import check_file
+
+    # missing, a directory, or a FIFO/socket/device (reading one could block forever)
+    p = check_file(path, "trace file")
     src = str(path)
-    if p.exists() and not p.is_dir() and not p.is_file():
-        # a FIFO, socket or device: reading it could block forever
-        raise DearsimError(f"{src}: not a regular file (a trace is a CSV or CSVY file)")
     try:
         text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DearsimError(f"{src}: trace file not found") from None
-    except IsADirectoryError:
-        raise DearsimError(f"{src}: is a directory, not a trace file") from None
     except UnicodeDecodeError:
         raise DearsimError(f"{src}: not a text file (expected UTF-8 CSV)") from None
     except OSError as exc:
