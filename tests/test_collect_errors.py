@@ -8,29 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import one_error_line, run
 
 from dearsim import load_network
-from dearsim.cli import main
 from dearsim.collect.calibrate import calibrate
 from dearsim.collect.comm import busbw_factor, parse_size
 from dearsim.errors import DearsimError
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = "op,workers,bytes,median_s,p10_s,p90_s,reps,algbw,busbw,backend,emulated\n"
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def one_line(rc: int, out: str, err: str) -> str:
-    assert rc != 0
-    assert "Traceback" not in err and out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def comm_csv(tmp_path: Path, rows: list[tuple[str, int, int, float]], header: str = HEADER,
@@ -78,11 +64,11 @@ def test_calibrate_marks_emulated(tmp_path: Path) -> None:
         ([], HEADER, "no measurement rows"),
     ],
 )
-def test_calibrate_bad_input_one_line(
+def test_calibrate_bad_input_one_error_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: list, header: str, needle: str
 ) -> None:
     p = comm_csv(tmp_path, rows, header)
-    line = one_line(*run(capsys, "calibrate", p, "--out", tmp_path / "n.yaml"))
+    line = one_error_line(*run(capsys, "calibrate", p, "--out", tmp_path / "n.yaml"))
     assert needle in line and "comm.csv" in line
     assert not (tmp_path / "n.yaml").exists()
 
@@ -92,7 +78,7 @@ def test_calibrate_empty_size_field_names_line(tmp_path: Path,
     p = tmp_path / "comm.csv"
     p.write_text(HEADER + "allreduce,2,4096,1e-4,1,1,5,0,0,gloo,false\n"
                  "allreduce,2,,2e-4,1,1,5,0,0,gloo,false\n")
-    line = one_line(*run(capsys, "calibrate", p, "--out", tmp_path / "n.yaml"))
+    line = one_error_line(*run(capsys, "calibrate", p, "--out", tmp_path / "n.yaml"))
     assert "comm.csv:3" in line and "'bytes'" in line
 
 
@@ -120,34 +106,41 @@ def test_sizes_and_busbw() -> None:
 # --------------------------------------------------------------------------- needs torch
 
 
-def test_unknown_model_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_model_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("torch")
-    line = one_line(*run(capsys, "collect", "layers", "--model", "no-such-model",
+    line = one_error_line(*run(capsys, "collect", "layers", "--model", "no-such-model",
                          "--batch-size", 4, "--out", tmp_path / "t.csvy"))
     assert "no-such-model" in line
 
 
-def test_cuda_without_cuda_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cuda_without_cuda_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    line = one_line(*run(capsys, "collect", "layers", "--model", "tiny-mlp", "--batch-size", 4,
-                         "--device", "cuda", "--out", tmp_path / "t.csvy"))
+    line = one_error_line(*run(capsys, "collect", "layers", "--model", "tiny-mlp",
+                               "--batch-size", 4, "--device", "cuda", "--out",
+                               tmp_path / "t.csvy"))
     assert "--device cuda" in line and "CUDA is not available" in line
 
 
-def test_torchrun_missing_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_torchrun_missing_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("torch")
-    line = one_line(*run(capsys, "collect", "comm", "--sizes", "4KiB,8KiB", "--launcher",
+    line = one_error_line(*run(capsys, "collect", "comm", "--sizes", "4KiB,8KiB", "--launcher",
                          "/nonexistent/torchrun", "--out", tmp_path / "c.csv"))
     assert "torchrun not found" in line
 
 
-def test_bad_ops_and_sizes_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_ops_and_sizes_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     pytest.importorskip("torch")
-    line = one_line(*run(capsys, "collect", "comm", "--ops", "broadcast", "--out",
+    line = one_error_line(*run(capsys, "collect", "comm", "--ops", "broadcast", "--out",
                          tmp_path / "c.csv"))
     assert "unknown collective 'broadcast'" in line
-    line = one_line(*run(capsys, "collect", "comm", "--sizes", "4KiB,lots", "--out",
+    line = one_error_line(*run(capsys, "collect", "comm", "--sizes", "4KiB,lots", "--out",
                          tmp_path / "c.csv"))
     assert "--sizes" in line and "lots" in line

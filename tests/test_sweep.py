@@ -12,27 +12,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sweep_helpers import config, with_trace
 
 from dearsim.cli import main
 from dearsim.config import load_config
 from dearsim.sweep import read_rows, run_sweep
 
-# Five layers, 1-3 MB gradients, so runs are fast but not trivial.
-TRACE = "name,fwd_ms,bwd_ms,bytes\n" + "".join(
-    f"l{i},{1 + i % 3},{2 + i % 2},{(i % 3 + 1) * 1_000_000}\n" for i in range(5)
-)
-
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    (tmp_path / "t.csv").write_text(TRACE)
-    return tmp_path
-
-
-def config(folder: Path, body: str, name: str = "c.yaml") -> Path:
-    path = folder / name
-    path.write_text("traces: [t.csv]\n" + body)
-    return path
+    return with_trace(tmp_path)
 
 
 SMALL = (

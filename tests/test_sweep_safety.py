@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from cli_helpers import one_error_line, run
+from sweep_helpers import TRACE, config, with_trace
 
 from dearsim.cli import main
 from dearsim.config import load_config
@@ -21,9 +22,6 @@ from dearsim.errors import DearsimError
 from dearsim.sweep import RESULTS_JSONL, read_rows, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
-TRACE = "name,fwd_ms,bwd_ms,bytes\n" + "".join(
-    f"l{i},{1 + i % 3},{2 + i % 2},{(i % 3 + 1) * 1_000_000}\n" for i in range(5)
-)
 SMALL = (
     "networks: [10GbE, 100GbIB]\nworkers: [2, 8]\nschedules: [wfbp, dear]\niterations: 6\n"
 )
@@ -33,20 +31,12 @@ LONG = (
     "networks: [10GbE, 100GbIB]\nworkers: [2, 4, 8, 16, 32, 64]\n"
     "sweep:\n  grid:\n    iterations: [40, 41, 42, 43, 44, 45, 46, 47]\n"
 )
-
 LONG_RUNS = 2 * 6 * len(__import__("dearsim").schedules.names()) * 8
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    (tmp_path / "t.csv").write_text(TRACE)
-    return tmp_path
-
-
-def config(folder: Path, body: str, name: str = "c.yaml") -> Path:
-    path = folder / name
-    path.write_text("traces: [t.csv]\n" + body)
-    return path
+    return with_trace(tmp_path)
 
 
 def cli(*args: object, cwd: Path | None = None) -> subprocess.Popen[str]:
