@@ -144,3 +144,40 @@ def test_bad_ops_and_sizes_one_error_line(
     line = one_error_line(*run(capsys, "collect", "comm", "--sizes", "4KiB,lots", "--out",
                          tmp_path / "c.csv"))
     assert "--sizes" in line and "lots" in line
+
+
+def test_an_interrupt_takes_the_ranks_down(tmp_path: Path) -> None:
+    # The launcher runs the ranks in their own session; SIGINT to dearsim alone (as a job
+    # scheduler sends it) must still stop them, and dearsim exits 130. A fake torchrun
+    # stands in for the ranks: it writes its pid and sleeps.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pidfile = tmp_path / "rank.pid"
+    fake = tmp_path / "fake_torchrun"
+    fake.write_text(f"#!{sys.executable}\nimport os, time\n"
+                    f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
+    fake.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dearsim", "collect", "comm", "--sizes", "4KiB,8KiB",
+         "--launcher", str(fake), "--out", str(tmp_path / "c.csv")],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while not (pidfile.exists() and pidfile.read_text()) and time.time() < deadline:
+            time.sleep(0.05)
+        rank = int(pidfile.read_text())
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err
+        time.sleep(0.2)
+        with pytest.raises(ProcessLookupError):
+            os.kill(rank, 0)  # the rank is gone
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -108,12 +108,16 @@ def run_task(
             ) from None
         try:
             output, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
+        except BaseException as exc:
+            # A timeout, Ctrl-C or SIGTERM: the ranks run in their own session (so a terminal's
+            # Ctrl-C does not reach them), so take the whole group down before going on.
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-            raise DearsimError(
-                f"{task} on {nproc} ranks did not finish within {timeout_s:g} s (killed)"
-            ) from None
+            if isinstance(exc, subprocess.TimeoutExpired):
+                raise DearsimError(
+                    f"{task} on {nproc} ranks did not finish within {timeout_s:g} s (killed)"
+                ) from None
+            raise
         if verbose:
             print(output, file=sys.stderr)
         errors = sorted(Path(tmp).glob("error.*"))
