@@ -263,8 +263,10 @@ def compare(
     batch_size: int | None = None,
     baseline: str = table.BASELINE,
     max_collectives: int | None = None,
+    record_ops: bool = False,
 ) -> Comparison:
-    """Run every schedule (default: all registered, with their defaults) on one setting."""
+    """Run every schedule (default: all registered, with their defaults) on one setting
+    (``record_ops``: keep every op and collective, for timelines)."""
     workers, iterations, warmup, batch_size = (
         plain(workers), plain(iterations), plain(warmup), plain(batch_size))
     if schedulers is not None:
@@ -289,6 +291,7 @@ def compare(
             warmup=warmup,
             batch_size=batch_size,
             max_collectives=max_collectives,
+            record_ops=record_ops,
         )
         for name in names
     ]

@@ -143,26 +143,10 @@ def simulate_cmd(
         _console().print(_simulate_table(result))
 
 
-def _gantt(
-    trace: Path,
-    network: str,
-    workers: int,
-    names: list[str],
-    options: dict[str, dict[str, Any]],
-    iterations: int,
-    warmup: int,
-    out: Path,
-) -> None:
-    """Simulate ``names`` with their ops recorded and draw one steady-state iteration each."""
+def _gantt(results: list[Result], out: Path) -> None:
+    """Draw one steady-state iteration of each result (simulated with its ops recorded)."""
     from .gantt import plot_timeline
-    from .trace import load_trace
 
-    tr = load_trace(trace)
-    results = [
-        simulate(tr, network, workers, n, options.get(n) or {}, iterations=iterations,
-                 warmup=warmup, record_ops=True)
-        for n in names
-    ]
     paths = _writing(out, lambda: plot_timeline(results, out))
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
 
@@ -260,9 +244,10 @@ def compare_cmd(
         iterations=iterations,
         warmup=warmup,
         batch_size=batch_size,
+        record_ops=gantt is not None,
     )
     if gantt is not None:
-        _gantt(trace, network, workers, names, options, iterations, warmup, gantt)
+        _gantt(comp.results, gantt)
     _batch_note(batch_size)
     if json_:
         print(json.dumps(comp.rows()))
@@ -711,7 +696,9 @@ def plot_timeline_cmd(
             raise DearsimError(f"unknown --set key {opt!r}: no drawn scheduler has that option")
         for n in targets:
             options[n][opt] = value
-    _gantt(trace, network, workers, names, options, iterations, warmup, out)
+    comp = compare(trace, network, workers, names, options, iterations=iterations,
+                   warmup=warmup, record_ops=True)
+    _gantt(comp.results, out)
 
 
 @app.command("schedulers")
