@@ -30,11 +30,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .errors import DearsimError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy is imported where it is used: not at start-up
+    import numpy as np
+
     from .trace import Trace
 
 #: Op kinds in the order of the second axis of :meth:`Cluster.op_times`.
@@ -80,6 +80,8 @@ class Jitter:
 
     def multipliers(self, iteration: int, workers: int, layers: int) -> np.ndarray:
         """Iteration ``iteration``'s multipliers, shape ``(workers, 3, layers)``."""
+        import numpy as np
+
         z = np.random.default_rng([self.seed, iteration]).standard_normal((workers, 3, layers))
         s = self.sigma
         return np.exp(s * z - (s * s) / 2)
@@ -244,6 +246,8 @@ class Cluster:
         :meth:`groups`: shape ``(classes, 3, layers)``, kinds in :data:`KINDS` order (the
         update row is the update of this iteration's gradients)."""
         groups = self.groups() if groups is None else groups
+        import numpy as np
+
         base = np.array([trace.fwd, trace.bwd, trace.update], dtype=float)
         slow = np.array([s for s, _ in groups], dtype=float)
         d = base[None, :, :] * slow[:, None, None]

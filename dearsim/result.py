@@ -7,8 +7,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from .engine import CollectiveRecord, Range, RawRun
 
 
@@ -167,6 +165,8 @@ def measure(
 def spread(bp_end: Any, warmup: int) -> tuple[float, float]:
     """The median and 99th percentile of the intervals between the backward-pass ends
     ``warmup..N-1``."""
+    import numpy as np
+
     t = np.asarray(bp_end, dtype=float)[warmup:]
     d = np.diff(t)
     p50, p99 = np.percentile(d, [50, 99])
