@@ -156,6 +156,7 @@ def test_an_interrupt_takes_the_ranks_down(tmp_path: Path) -> None:
     import sys
     import time
 
+    pytest.importorskip("torch")  # collect checks for PyTorch before it launches anything
     pidfile = tmp_path / "rank.pid"
     fake = tmp_path / "fake_torchrun"
     fake.write_text(f"#!{sys.executable}\nimport os, time\n"
@@ -170,6 +171,8 @@ def test_an_interrupt_takes_the_ranks_down(tmp_path: Path) -> None:
     try:
         deadline = time.time() + 60
         while not (pidfile.exists() and pidfile.read_text()) and time.time() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"dearsim ended before the rank started: {proc.stderr.read()}")
             time.sleep(0.05)
         rank = int(pidfile.read_text())
         proc.send_signal(signal.SIGINT)
