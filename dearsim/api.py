@@ -264,9 +264,11 @@ def compare(
     baseline: str = table.BASELINE,
     max_collectives: int | None = None,
     record_ops: bool = False,
+    engine: str = "simpy",
 ) -> Comparison:
     """Run every schedule (default: all registered, with their defaults) on one setting
-    (``record_ops``: keep every op and collective, for timelines)."""
+    (``record_ops``: keep every op and collective, for timelines; ``engine`` as in
+    :func:`simulate`)."""
     workers, iterations, warmup, batch_size = (
         plain(workers), plain(iterations), plain(warmup), plain(batch_size))
     if schedulers is not None:
@@ -292,6 +294,7 @@ def compare(
             batch_size=batch_size,
             max_collectives=max_collectives,
             record_ops=record_ops,
+            engine=engine,
         )
         for name in names
     ]

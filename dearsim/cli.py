@@ -65,6 +65,103 @@ PluginOpt = Annotated[
 ]
 
 
+SlowdownOpt = Annotated[
+    str | None,
+    typer.Option("--slowdown", help="Compute-time multiplier per worker, comma-separated "
+                 "(one per worker; 1 = as in the trace)."),
+]
+StragglersOpt = Annotated[
+    int, typer.Option("--stragglers", help="The last K ranks are stragglers.")
+]
+StragglerSlowdownOpt = Annotated[
+    float,
+    typer.Option("--straggler-slowdown", help="How many times slower the stragglers compute."),
+]
+JitterOpt = Annotated[
+    float,
+    typer.Option("--jitter-cv", help="Log-normal per-op compute jitter with this coefficient "
+                 "of variation (0: none)."),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the jitter.")]
+StallOpt = Annotated[
+    list[str] | None,
+    typer.Option("--stall", help="WORKER:EVERY:MS[:OFFSET]: the worker stops for MS "
+                 "milliseconds every EVERY iterations (repeatable)."),
+]
+AlgorithmOpt = Annotated[
+    str | None,
+    typer.Option("--algorithm", help="For a hierarchical network or topology: ring (one flat "
+                 "ring) or hierarchical."),
+]
+EngineOpt = Annotated[
+    str,
+    typer.Option("--engine", help="simpy (the reference engine) or fast (the SimPy-free "
+                 "evaluator; same numbers within 1e-9, faster on large clusters)."),
+]
+
+
+def cluster_from_options(
+    workers: int, slowdown: str | None, stragglers: int, straggler_slowdown: float,
+    jitter_cv: float, seed: int, stall: list[str] | None,
+) -> Any:
+    """The worker count, or a :class:`~dearsim.cluster.Cluster` when an option asks for
+    one; every mistake is one line naming the option."""
+    from .cluster import Cluster, Stall
+
+    if (slowdown is None and stragglers == 0 and straggler_slowdown == 1.0
+            and jitter_cv == 0.0 and not stall):
+        return workers
+    slow = None
+    if slowdown is not None:
+        try:
+            slow = [float(x) for x in slowdown.split(",")]
+        except ValueError:
+            raise DearsimError(f"--slowdown expects numbers separated by commas, got "
+                               f"{slowdown!r}") from None
+        if len(slow) != workers:
+            raise DearsimError(f"--slowdown has {len(slow)} values for --workers {workers}")
+    stalls = []
+    for item in stall or []:
+        parts = item.split(":")
+        try:
+            if len(parts) not in (3, 4):
+                raise ValueError
+            w, every, ms = int(parts[0]), int(parts[1]), float(parts[2])
+            offset = int(parts[3]) if len(parts) == 4 else 0
+        except ValueError:
+            raise DearsimError(f"--stall expects WORKER:EVERY:MS[:OFFSET], got {item!r}") from None
+        try:
+            stalls.append(Stall(w, every, ms / 1e3, offset))
+        except DearsimError as exc:
+            raise DearsimError(f"--stall {item}: {exc}") from None
+    flags = {"stragglers": "--stragglers", "straggler_slowdown": "--straggler-slowdown",
+             "slowdown": "--slowdown", "jitter": "--jitter-cv", "seed": "--seed",
+             "stall": "--stall"}
+    try:
+        return Cluster.build(workers, slowdown=slow, stragglers=stragglers,
+                             straggler_slowdown=straggler_slowdown, jitter_cv=jitter_cv,
+                             seed=seed, stalls=stalls)
+    except DearsimError as exc:
+        msg = str(exc)
+        flag = next((f for k, f in flags.items() if msg.startswith(k)), None)
+        raise DearsimError(f"{flag}: {msg}" if flag else msg) from None
+
+
+def network_with_algorithm(network: str, algorithm: str | None) -> Any:
+    """``--network`` as a model, with ``--algorithm`` applied (hierarchical networks only)."""
+    if algorithm is None:
+        return network
+    from .network import Hierarchical
+
+    model = load_network(network)
+    if not isinstance(model, Hierarchical):
+        raise DearsimError(f"--algorithm applies to hierarchical networks; {network} is "
+                           f"{model.kind}")
+    if algorithm not in Hierarchical.ALGORITHMS:
+        raise DearsimError(f"--algorithm must be ring or hierarchical, got {algorithm!r}")
+    return model.with_algorithm(algorithm)
+
+
 def parse_sets(items: list[str] | None) -> list[tuple[str, Any]]:
     out = []
     for item in items or []:
@@ -90,6 +187,14 @@ def simulate_cmd(
     batch_size: BatchOpt = None,
     json_: JsonOpt = False,
     plugin: PluginOpt = None,
+    slowdown: SlowdownOpt = None,
+    stragglers: StragglersOpt = 0,
+    straggler_slowdown: StragglerSlowdownOpt = 1.0,
+    jitter_cv: JitterOpt = 0.0,
+    seed: SeedOpt = 0,
+    stall: StallOpt = None,
+    algorithm: AlgorithmOpt = None,
+    engine: EngineOpt = "simpy",
     timeline: Annotated[
         Path | None,
         typer.Option(
@@ -112,17 +217,21 @@ def simulate_cmd(
     load_plugins(plugin or [])
     options = dict(parse_sets(set_))
     record = timeline is not None or rank_traces is not None
+    cluster = cluster_from_options(workers, slowdown, stragglers, straggler_slowdown,
+                                   jitter_cv, seed, stall)
+    net = network_with_algorithm(network, algorithm)
     loaded = load_trace(trace) if record else trace
     result = simulate(
         loaded,
-        network,
-        workers,
+        net,
+        cluster,
         scheduler,
         options,
         iterations=iterations,
         warmup=warmup,
         batch_size=batch_size,
         record_ops=record,
+        engine=engine,
     )
     if record:  # files first: a path that cannot be written fails before any output
         from . import timeline as tl
@@ -174,6 +283,12 @@ def _simulate_table(r: Result) -> Table:
     t.add_column("metric")
     t.add_column("value", justify="right")
     t.add_row("iteration time (ms)", _ms(r.iteration_time_s))
+    if r.iteration_p99_s - r.iteration_p50_s > 1e-12 * r.iteration_time_s or (
+            r.wait_max_s - r.wait_min_s > 1e-12 * r.iteration_time_s):
+        t.add_row("iteration time p50 / p99 (ms)",
+                  f"{_ms(r.iteration_p50_s)} / {_ms(r.iteration_p99_s)}")
+        t.add_row("waiting per worker min / mean / max (ms)",
+                  f"{_ms(r.wait_min_s)} / {_ms(r.wait_mean_s)} / {_ms(r.wait_max_s)}")
     tp = r.throughput
     t.add_row("throughput (samples/s)", "-" if tp is None else f"{tp:,.1f}")
     t.add_row("compute (ms)", _ms(r.compute_s))
@@ -212,6 +327,14 @@ def compare_cmd(
     ] = None,
     json_: JsonOpt = False,
     plugin: PluginOpt = None,
+    slowdown: SlowdownOpt = None,
+    stragglers: StragglersOpt = 0,
+    straggler_slowdown: StragglerSlowdownOpt = 1.0,
+    jitter_cv: JitterOpt = 0.0,
+    seed: SeedOpt = 0,
+    stall: StallOpt = None,
+    algorithm: AlgorithmOpt = None,
+    engine: EngineOpt = "simpy",
     gantt: Annotated[
         Path | None,
         typer.Option(
@@ -235,16 +358,20 @@ def compare_cmd(
             raise DearsimError(f"unknown --set key {opt!r}: no scheduler has that option")
         for n in takers:
             options[n][opt] = value
+    cluster = cluster_from_options(workers, slowdown, stragglers, straggler_slowdown,
+                                   jitter_cv, seed, stall)
+    net = network_with_algorithm(network, algorithm)
     comp = compare(
         trace,
-        network,
-        workers,
+        net,
+        cluster,
         names,
         options,
         iterations=iterations,
         warmup=warmup,
         batch_size=batch_size,
         record_ops=gantt is not None,
+        engine=engine,
     )
     if gantt is not None:
         _gantt(comp.results, gantt)
@@ -276,7 +403,7 @@ def compare_cmd(
                 del cells[2]
         print_fitted(
             _console(),
-            f"{first.trace} on {load_network(network).name}, {workers} workers"
+            f"{first.trace} on {load_network(net).name}, {workers} workers"
             + (f", compute {_ms(first.compute_s)} ms" if same_compute else "")
             + f" (best first; speedup = T_{comp.baseline} / T)",
             ["scheduler"], headers, rows,
@@ -351,7 +478,7 @@ def sweep_cmd(
         file=sys.stderr,
     )
     plot = loaded.config.plot
-    frame = _summary_frame(outcome.out, plot.x)
+    frame = _summary_frame(outcome.out, plot.x, plot.y)
     _print_summary(console, frame, plot.baseline)
     ok = frame[frame["status"] == "ok"]
     from .plots import MAX_POINTS
@@ -359,12 +486,12 @@ def sweep_cmd(
     if len(ok) > MAX_POINTS:
         print(f"dearsim: no plot: {len(ok):,} runs are too many to draw legibly; plot a "
               "selection with dearsim plot", file=sys.stderr)
-    elif len(ok) and (ok["schedule"] == plot.baseline).any():
-        from .plots import speedup_curves
+    elif len(ok) and (plot.y != "speedup" or (ok["schedule"] == plot.baseline).any()):
+        from .plots import metric_curves
 
         try:
-            paths = speedup_curves(
-                frame, outcome.out / "speedup", x=plot.x,
+            paths = metric_curves(
+                frame, outcome.out / plot.y.removesuffix("_s"), plot.y, x=plot.x,
                 baseline=plot.baseline, facet=plot.facet, row=plot.row,
             )
             print(f"wrote {', '.join(str(p) for p in paths)}", file=sys.stderr)
@@ -375,13 +502,14 @@ def sweep_cmd(
         raise typer.Exit(1)
 
 
-def _summary_frame(out: Path, x: str) -> Any:
+def _summary_frame(out: Path, x: str, y: str = "speedup") -> Any:
     """The columns the summary and the plot need, read from results.parquet (strings shared,
     so a million rows stay small)."""
     import pyarrow.parquet as pq
 
     names = set(pq.read_schema(out / "results.parquet").names)
-    wanted = ["status", "schedule", "group_hash", "iteration_time_s", *table.POINT_COLUMNS, x]
+    wanted = ["status", "schedule", "group_hash", "iteration_time_s", *table.POINT_COLUMNS, x,
+              "throughput_samples_per_s" if y == "throughput" else y]
     cols = [c for c in dict.fromkeys(wanted) if c in names]
     return pq.read_table(out / "results.parquet", columns=cols).to_pandas()
 

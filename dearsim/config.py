@@ -78,6 +78,35 @@ class ScheduleEntry(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class StallEntry(BaseModel):
+    """A worker that stops for ``duration_ms`` every ``every`` iterations (from ``offset``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    worker: NonNegInt
+    every: PosInt
+    duration_ms: NonNegFloat
+    offset: NonNegInt = 0
+
+
+class ClusterBlock(BaseModel):
+    """Who trains (``docs/clusters.md``): worker speeds, stragglers, jitter and stalls.
+    Every key is sweepable as ``cluster.<key>``. The defaults are identical workers."""
+
+    model_config = ConfigDict(extra="forbid")
+    #: a compute-time multiplier per worker (as many as the run's workers); null: all 1
+    slowdown: list[PosFloat] | None = None
+    #: the last ``stragglers`` ranks compute ``straggler_slowdown`` times slower
+    stragglers: NonNegInt = 0
+    straggler_slowdown: PosFloat = 1.0
+    #: log-normal per-op jitter (mean 1) with this coefficient of variation, seeded by ``seed``
+    jitter_cv: NonNegFloat = 0.0
+    stalls: list[StallEntry] = Field(default_factory=list)
+
+
+#: The ``cluster:`` keys, in the order the results' columns list them.
+CLUSTER_KEYS = tuple(ClusterBlock.model_fields)
+
+
 class SweepBlock(BaseModel):
     model_config = ConfigDict(extra="forbid")
     grid: dict[str, list[Any]] = Field(default_factory=dict)
@@ -87,6 +116,11 @@ class SweepBlock(BaseModel):
 class PlotBlock(BaseModel):
     model_config = ConfigDict(extra="forbid")
     x: str = "workers"
+    #: the y axis: ``speedup`` over the baseline, ``throughput``, or a time metric
+    #: (``iteration_time_s``, ``iteration_p50_s``, ``iteration_p99_s``, ``wait_mean_s``,
+    #: ``wait_max_s``), drawn in ms
+    y: Literal["speedup", "throughput", "iteration_time_s", "iteration_p50_s",
+               "iteration_p99_s", "wait_mean_s", "wait_max_s"] = "speedup"
     baseline: str = BASELINE
     facet: str | None = "network"
     row: str | None = "trace"
@@ -116,6 +150,10 @@ class Config(BaseModel):
     #: the evaluator: ``simpy`` (the reference engine) or ``fast`` (the SimPy-free one:
     #: the same numbers within 1e-9, several times faster; not for ``fsdp``)
     engine: Literal["simpy", "fast"] = "simpy"
+    #: worker speeds, stragglers, jitter, stalls (default: identical workers)
+    cluster: ClusterBlock = Field(default_factory=ClusterBlock)
+    #: the jitter's seed (used only when ``cluster.jitter_cv > 0``); sweep it for statistics
+    seed: NonNegInt = 0
     sweep: SweepBlock = Field(default_factory=SweepBlock)
     plot: PlotBlock = Field(default_factory=PlotBlock)
 
@@ -124,7 +162,9 @@ class Config(BaseModel):
 BASE_AXES = {
     "trace": "traces", "network": "networks", "workers": "workers", "schedule": "schedules",
 }
-SCALAR_AXES = ("batch_size", "iterations", "warmup")
+SCALAR_AXES = ("batch_size", "iterations", "warmup", "seed")
+#: Settings of hierarchical networks that a sweep can vary as ``network.<key>``.
+HIERARCHY_AXES = ("algorithm", "gpus_per_node", "nics_per_node")
 
 
 @dataclass(frozen=True)
@@ -147,6 +187,9 @@ class RunSpec:
     warmup: int
     plugins: tuple[str, ...] = ()
     engine: str = "simpy"
+    #: the cluster's settings that differ from identical workers (``Cluster.build``'s
+    #: keywords; ``seed`` only with jitter); empty for identical workers
+    cluster: dict[str, Any] = field(default_factory=dict)
 
     def identity(self) -> dict[str, Any]:
         """What the run computes and reports: everything its hash covers. Paths, the
@@ -168,6 +211,8 @@ class RunSpec:
             # the fast evaluator's numbers equal the engine's within 1e-9, not bit for bit:
             # its runs are other runs (and SimPy runs keep the hashes they always had)
             **({"engine": self.engine} if self.engine != "simpy" else {}),
+            # identical workers keep the hashes they had before clusters were configurable
+            **({"cluster": self.cluster} if self.cluster else {}),
         }
 
     @cached_property
@@ -185,6 +230,15 @@ class RunSpec:
 
     def network_model(self) -> Any:
         return network_from_spec(self.network)
+
+    def cluster_model(self) -> Any:
+        """The run's :class:`~dearsim.cluster.Cluster`, or its worker count when the workers
+        are identical."""
+        if not self.cluster:
+            return self.workers
+        from .cluster import Cluster
+
+        return Cluster.build(self.workers, **self.cluster)
 
 
 def stable_hash(obj: Any) -> str:
@@ -452,7 +506,8 @@ def _axis_key_ok(key: str) -> bool:
     if key in BASE_AXES or key in SCALAR_AXES:
         return True
     head, _, tail = key.partition(".")
-    return (head == "network" and tail in NETWORK_FIELDS) or (head == "options" and bool(tail))
+    return ((head == "network" and (tail in NETWORK_FIELDS or tail in HIERARCHY_AXES))
+            or (head == "options" and bool(tail)) or (head == "cluster" and tail in CLUSTER_KEYS))
 
 
 def _top(cfg: Config, top: str) -> Any:
@@ -513,8 +568,11 @@ class _Plan:
                 if not _axis_key_ok(key):
                     raise res.fail(path, "unknown sweep key (sweepable: trace, network, "
                                          "workers, schedule, batch_size, iterations, warmup, "
-                                         "network.<alpha_s|beta_s_per_byte|gamma_s_per_byte|"
-                                         "bandwidth_gbps>, options.<schedule option>)")
+                                         "seed, network.<alpha_s|beta_s_per_byte|"
+                                         "gamma_s_per_byte|bandwidth_gbps|algorithm|"
+                                         "gpus_per_node|nics_per_node>, "
+                                         f"cluster.<{'|'.join(CLUSTER_KEYS)}>, "
+                                         "options.<schedule option>)")
                 if not getattr(cfg.sweep, block)[key]:
                     raise res.fail(path, "needs at least one value")
                 top = BASE_AXES.get(key)
@@ -605,10 +663,27 @@ def _build(
     options = dict(sched.options)
     scalars: dict[str, Any] = {
         "batch_size": cfg.batch_size, "iterations": cfg.iterations, "warmup": cfg.warmup,
+        "seed": cfg.seed,
     }
+    cluster: dict[str, Any] = cfg.cluster.model_dump()
+    cluster_paths: dict[str, tuple[str | int, ...]] = {}
     for key, (value, path) in point.items():
         if key in SCALAR_AXES:
             scalars[key] = _check_scalar(res, key, value, path)
+        elif key.startswith("cluster."):
+            field_ = key.partition(".")[2]
+            cluster[field_] = value
+            cluster_paths[field_] = path
+        elif key.startswith("network.") and key.partition(".")[2] in HIERARCHY_AXES:
+            field_ = key.partition(".")[2]
+            if net["kind"] != "hierarchical":
+                raise res.fail(path, f"network {net['label']!r} is a {net['kind']} network; "
+                                     f"{field_} applies to hierarchical networks")
+            net[field_] = value
+            try:
+                network_from_spec(net)
+            except DearsimError as exc:
+                raise res.fail(path, str(exc)) from None
         elif key.startswith("network."):
             field_ = key.partition(".")[2]
             if net["kind"] != AlphaBeta.kind:
@@ -632,6 +707,7 @@ def _build(
         raise res.fail(("iterations",), f"iterations must be >= warmup + 2 = "
                                         f"{scalars['warmup'] + 2}")
     batch = scalars["batch_size"] if scalars["batch_size"] is not None else trace.batch_size
+    cluster_settings = _cluster(res, cluster, cluster_paths, workers, wpath, scalars["seed"])
     res.check_work(trace.sha256, sched.name, options, scalars["iterations"],
                    point["schedule"][1])
     return RunSpec(
@@ -648,7 +724,58 @@ def _build(
         warmup=scalars["warmup"],
         plugins=plugins,
         engine=cfg.engine,
+        cluster=cluster_settings,
     )
+
+
+class _At:
+    """Marks for a value validated as ``{key: value}`` that sits at ``where`` in the file
+    (a sweep axis's value): ``key`` is replaced by ``where``."""
+
+    def __init__(self, marks: Marks, where: tuple[str | int, ...]) -> None:
+        self.marks, self.where = marks, where
+
+    def locate(self, path: tuple[str | int, ...]) -> str:
+        return self.marks.locate(self.where + tuple(path[1:]))
+
+
+def _cluster(
+    res: _Resolver, given: dict[str, Any], paths: dict[str, tuple[str | int, ...]],
+    workers: int, wpath: tuple[str | int, ...], seed: int,
+) -> dict[str, Any]:
+    """A run's cluster settings, checked by building the cluster, without the defaults (so
+    identical workers have none). A value from a sweep axis is validated here, with the
+    axis's location in the error."""
+    from .cluster import Cluster
+
+    settings: dict[str, Any] = {}
+    for key, value in given.items():
+        where = paths.get(key, ("cluster", key))
+        try:
+            checked = getattr(ClusterBlock.model_validate({key: value}), key)
+        except ValidationError as exc:
+            marks: Any = _At(res.loaded.marks, where) if key in paths else res.loaded.marks
+            prefix: tuple[str | int, ...] = () if key in paths else ("cluster",)
+            raise DearsimError(explain(exc, {key: value}, marks, prefix)) from None
+        default = ClusterBlock.model_fields[key].get_default(call_default_factory=True)
+        if key == "stalls":
+            checked = [s.model_dump() if isinstance(s, BaseModel) else s for s in checked]
+        if checked != default:
+            settings[key] = checked
+    if not settings:
+        return {}
+    if settings.get("jitter_cv"):
+        settings["seed"] = seed
+    try:
+        Cluster.build(workers, **settings)
+    except DearsimError as exc:
+        key = next((k for k in ("slowdown", "stragglers", "stalls") if k in settings), None)
+        where = paths.get(key) if key else None
+        if where is None:
+            where = ("cluster", key) if key and key in res.loaded.config.cluster.model_fields_set \
+                else wpath
+        raise res.fail(where, f"{exc} (workers: {workers})") from None
+    return settings
 
 
 def _check_number(res: _Resolver, value: Any, path: tuple[str | int, ...], positive: bool) -> float:
@@ -665,6 +792,6 @@ def _check_scalar(res: _Resolver, key: str, value: Any, path: tuple[str | int, .
         raise res.fail(path, "must be a positive integer or null")
     if key == "iterations" and not (is_int and value > 0):
         raise res.fail(path, "must be a positive integer")
-    if key == "warmup" and not (is_int and value >= 0):
+    if key in ("warmup", "seed") and not (is_int and value >= 0):
         raise res.fail(path, "must be an integer >= 0")
     return value

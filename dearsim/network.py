@@ -558,8 +558,9 @@ def load_preset(name: str) -> NetworkModel:
 
 
 def load_network(spec: str | Path | NetworkModel | Mapping[str, Any]) -> NetworkModel:
-    """A network model from a preset name, a YAML file path, a mapping (a network file's
-    keys, or a :meth:`NetworkModel.spec` with its ``kind``) or a model."""
+    """A network model from a preset name, a shipped topology name (:func:`load_topology`),
+    a YAML file path, a mapping (a network file's keys, or a :meth:`NetworkModel.spec` with
+    its ``kind``) or a model."""
     if isinstance(spec, NetworkModel):
         return spec
     if isinstance(spec, Mapping):
@@ -571,10 +572,13 @@ def load_network(spec: str | Path | NetworkModel | Mapping[str, Any]) -> Network
     text = str(spec)
     if text.lower() in {n.lower() for n in preset_names()}:
         return load_preset(text)
+    if text.lower() in {n.lower() for n in topology_names()}:
+        return load_topology(text)
     path = Path(text)
     if not path.exists():
         raise DearsimError(
-            f"{text}: not a network preset ({', '.join(preset_names())}) and no such file"
+            f"{text}: not a network preset ({', '.join(preset_names())}), not a topology "
+            f"({', '.join(topology_names())}) and no such file"
         )
     from .paths import read_yaml_file
 

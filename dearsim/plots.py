@@ -10,8 +10,8 @@ from .result import Result
 from .table import BASELINE, POINT_COLUMNS, speedup, with_speedup
 
 __all__ = [
-    "POINT_COLUMNS", "breakdown", "breakdown_bars", "load_results", "speedup_curves",
-    "throughput_curves", "with_speedup",
+    "POINT_COLUMNS", "Y_CHOICES", "breakdown", "breakdown_bars", "load_results",
+    "metric_curves", "speedup_curves", "throughput_curves", "with_speedup",
 ]
 
 
@@ -158,8 +158,8 @@ def curves_figure(
             "with dearsim plot"
         )
     if not _is_numeric(frame[x]):
-        raise DearsimError(f"--x {x}: not a numeric column; choose workers, batch_size or a "
-                           "network.* column")
+        raise DearsimError(f"--x {x}: not a numeric column; choose workers, batch_size, a "
+                           "numeric network.* or cluster.* column, or seed")
     fig = Figure(figsize=(4.2 * len(cols) + 1.2, 3.2 * len(rows) + 0.9), layout="constrained")
     axes = fig.subplots(len(rows), len(cols), squeeze=False, sharex=True)
     schedules = list(dict.fromkeys(frame["schedule"]))
@@ -264,6 +264,39 @@ def throughput_curves(
     data = frame[frame["status"] == "ok"]
     return _curves(data, "throughput_samples_per_s", "samples/s", x, facet, row, path,
                    "throughput")
+
+
+#: What a sweep's plot can show on its y axis (``plot.y`` in a config): the speedup over
+#: the baseline, the throughput, or one of these time metrics, drawn in milliseconds.
+TIME_METRICS = {
+    "iteration_time_s": "iteration time, mean (ms)",
+    "iteration_p50_s": "iteration time, p50 (ms)",
+    "iteration_p99_s": "iteration time, p99 (ms)",
+    "wait_mean_s": "waiting time per worker, mean (ms)",
+    "wait_max_s": "waiting time per worker, max (ms)",
+}
+Y_CHOICES = ("speedup", "throughput", *TIME_METRICS)
+
+
+def metric_curves(
+    frame: Any, path: str | Path, y: str, x: str = "workers", facet: str | None = "network",
+    row: str | None = "trace", baseline: str = BASELINE,
+) -> list[Path]:
+    """``y`` (one of :data:`Y_CHOICES`) against ``x``, one line per schedule."""
+    from .errors import DearsimError
+
+    if y == "speedup":
+        return speedup_curves(frame, path, x, baseline, facet, row)
+    if y == "throughput":
+        return throughput_curves(frame, path, x, facet, row)
+    if y not in TIME_METRICS:
+        raise DearsimError(f"y {y!r}: choose one of {', '.join(Y_CHOICES)}")
+    data = frame[frame["status"] == "ok"].copy()
+    if y not in data.columns:
+        raise DearsimError(f"no column {y!r} in the results")
+    data["_ms"] = data[y].astype(float) * 1e3
+    return _curves(data, "_ms", TIME_METRICS[y], x, facet, row, path, TIME_METRICS[y],
+                   baseline)
 
 
 def breakdown_bars(frame: Any, path: str | Path) -> list[Path]:

@@ -102,6 +102,7 @@ class Result:
             "wait_mean_s": self.wait_mean_s,
             "wait_min_s": self.wait_min_s,
             "wait_max_s": self.wait_max_s,
+            "worker_wait_s": list(self.worker_wait_s),
         }
 
 

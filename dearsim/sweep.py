@@ -112,7 +112,7 @@ def execute(run: RunSpec, traces: Mapping[str, Trace] | None = None) -> dict[str
         result = simulate(
             trace,
             run.network_model(),
-            run.workers,
+            run.cluster_model(),
             run.scheduler,
             run.options,
             iterations=run.iterations,

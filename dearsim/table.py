@@ -35,6 +35,11 @@ METRICS = (
     "overlapped_comm_s",
     "comm_bytes",
     "collectives",
+    "iteration_p50_s",
+    "iteration_p99_s",
+    "wait_mean_s",
+    "wait_min_s",
+    "wait_max_s",
 )
 
 #: The alpha-beta parameters of a run's network, as ``network.<field>`` columns (empty for
@@ -42,12 +47,31 @@ METRICS = (
 NETWORK_FIELDS = ("alpha_s", "beta_s_per_byte", "gamma_s_per_byte", "bandwidth_gbps")
 NETWORK_COLUMNS = tuple(f"network.{f}" for f in NETWORK_FIELDS)
 
+#: The settings of hierarchical networks, as ``network.<field>`` columns (empty for others).
+HIERARCHY_FIELDS = ("algorithm", "gpus_per_node", "nics_per_node")
+HIERARCHY_COLUMNS = tuple(f"network.{f}" for f in HIERARCHY_FIELDS)
+
+#: A run's cluster (``cluster:`` in configs), as ``cluster.<key>`` columns: always filled
+#: (identical workers read 0 stragglers, slowdown 1, jitter 0), so they can be plotted;
+#: ``cluster.slowdown`` and ``cluster.stalls`` are JSON (empty for none), ``seed`` is the
+#: jitter's seed (empty without jitter).
+CLUSTER_COLUMNS = (
+    "cluster.stragglers",
+    "cluster.straggler_slowdown",
+    "cluster.jitter_cv",
+    "seed",
+    "cluster.slowdown",
+    "cluster.stalls",
+)
+
 #: Columns that describe a run apart from its schedule: the point it simulates.
 POINT_COLUMNS = (
     "trace",
     "network",
     *NETWORK_COLUMNS,
+    *HIERARCHY_COLUMNS,
     "workers",
+    *CLUSTER_COLUMNS,
     "batch_size",
     "iterations",
     "warmup",
@@ -66,8 +90,10 @@ COLUMNS = (
     "network",
     "network_kind",
     *NETWORK_COLUMNS,
+    *HIERARCHY_COLUMNS,
     "network_spec",
     "workers",
+    *CLUSTER_COLUMNS,
     "schedule",
     "scheduler",
     "options",
@@ -81,7 +107,9 @@ COLUMNS = (
 )
 
 #: Numeric columns that may be missing: floats (NaN when missing) in every table format.
-NUMERIC = (*NETWORK_COLUMNS, "batch_size", *METRICS, "n_buckets")
+NUMERIC = (*NETWORK_COLUMNS, "network.gpus_per_node", "network.nics_per_node", "batch_size",
+           "cluster.stragglers", "cluster.straggler_slowdown", "cluster.jitter_cv", "seed",
+           *METRICS, "n_buckets")
 
 
 def speedup(t_baseline: float, t: float) -> float:
@@ -105,6 +133,21 @@ def network_columns(spec: dict[str, Any]) -> dict[str, Any]:
         "network.gamma_s_per_byte": spec.get("gamma_s_per_byte"),
         "network.bandwidth_gbps": BETA_AT_1GBPS / beta if beta else None,
         "network_spec": json.dumps(spec, sort_keys=True),
+        **{f"network.{f}": spec.get(f) for f in HIERARCHY_FIELDS},
+    }
+
+
+def cluster_columns(settings: dict[str, Any]) -> dict[str, Any]:
+    """The ``cluster.*`` and ``seed`` columns of a run from its cluster settings (the keys
+    of :meth:`~dearsim.cluster.Cluster.build` that differ from identical workers)."""
+    slow, stalls = settings.get("slowdown"), settings.get("stalls")
+    return {
+        "cluster.stragglers": settings.get("stragglers", 0),
+        "cluster.straggler_slowdown": settings.get("straggler_slowdown", 1.0),
+        "cluster.jitter_cv": settings.get("jitter_cv", 0.0),
+        "seed": settings.get("seed"),
+        "cluster.slowdown": json.dumps(slow) if slow else None,
+        "cluster.stalls": json.dumps(stalls, sort_keys=True) if stalls else None,
     }
 
 
@@ -144,6 +187,7 @@ def row(
         engine=run.engine,
     )
     out.update(network_columns(run.network))
+    out.update(cluster_columns(run.cluster))
     if result is not None and error is None:
         out.update(metrics(result))
     return out

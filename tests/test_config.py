@@ -129,10 +129,15 @@ def test_hashes_are_stable_and_tell_runs_apart(write) -> None:
     "text, where, message",
     [
         (BASE + "workers: 8\ncolour: red\n", ":4: colour", "unknown key"),
-        (BASE + "workers: 8\nseed: 0\n", ":4: seed", "unknown key"),
+        (BASE + "workers: 8\nseed: -1\n", ":4: seed", "greater than or equal to 0"),
         (
-            BASE + "workers: 8\nsweep:\n  grid:\n    seed: [0, 1]\n",
-            ":6: sweep.grid.seed",
+            BASE + "workers: 8\nsweep:\n  grid:\n    seed: [0, -1]\n",
+            ":6: sweep.grid.seed[1]",
+            "must be an integer >= 0",
+        ),
+        (
+            BASE + "workers: 8\nsweep:\n  grid:\n    cluster.jitter: [0.1]\n",
+            ":6: sweep.grid.cluster.jitter",
             "unknown sweep key",
         ),
         (BASE + "workers: 0\n", ":3: workers", "greater than 0"),
@@ -265,7 +270,7 @@ def test_run_specs_are_typed_and_frozen(write) -> None:
     assert isinstance(run, RunSpec)
     assert {f.name for f in dataclasses.fields(run)} == {
         "index", "trace", "trace_sha256", "network", "workers", "schedule", "scheduler",
-        "options", "batch_size", "iterations", "warmup", "plugins", "engine",
+        "options", "batch_size", "iterations", "warmup", "plugins", "engine", "cluster",
     }
     with pytest.raises(dataclasses.FrozenInstanceError):
         run.workers = 8  # type: ignore[misc]

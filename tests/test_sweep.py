@@ -245,7 +245,9 @@ def test_rows_follow_the_table_schema(folder: Path) -> None:
     outcome = run_sweep(load_config(cfg), folder / "out", jobs=1)
     for row in outcome.rows:
         assert tuple(row) == table.COLUMNS
-        assert "seed" not in row
+        # identical workers: the cluster columns read as such, and no jitter seed
+        assert row["seed"] is None and row["cluster.jitter_cv"] == 0.0
+        assert row["cluster.stragglers"] == 0 and row["cluster.straggler_slowdown"] == 1.0
     ab, fit = outcome.rows
     assert ab["network_kind"] == "alpha-beta" and ab["network.bandwidth_gbps"] > 0
     assert fit["network_kind"] == "fitted" and fit["network.alpha_s"] is None
