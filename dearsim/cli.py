@@ -648,7 +648,7 @@ def _wrap(header: str, width: int) -> str:
 
 
 def _short_col(name: str) -> str:
-    return name.removeprefix("network.")
+    return name.removeprefix("network.").removeprefix("cluster.")
 
 
 def print_fitted(console: Console, title: str, keys: list[str], values: list[str],
@@ -745,6 +745,28 @@ def plot_throughput_cmd(
 
     paths = throughput_curves(load_results(results), _results_out(results, out, "throughput"),
                               x=x, facet=facet, row=row)
+    print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+
+
+@plot_app.command("time")
+def plot_time_cmd(
+    results: ResultsArg,
+    y: Annotated[
+        str,
+        typer.Option("--y", help="iteration_time_s, iteration_p50_s, iteration_p99_s, "
+                     "wait_mean_s or wait_max_s (drawn in ms)."),
+    ] = "iteration_time_s",
+    x: XOpt = "workers", facet: FacetOpt = "network", row: RowOpt = "trace",
+    out: OutOpt = None,
+) -> None:
+    """Iteration time (mean, p50, p99) or workers' waiting time against a swept column."""
+    from .plots import TIME_METRICS, load_results, metric_curves
+
+    if y not in TIME_METRICS:
+        raise DearsimError(f"--y {y}: choose one of {', '.join(TIME_METRICS)}")
+    paths = metric_curves(load_results(results),
+                          _results_out(results, out, y.removesuffix("_s")), y, x=x,
+                          facet=facet, row=row)
     print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
 
 

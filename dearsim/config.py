@@ -127,7 +127,9 @@ class PlotBlock(BaseModel):
 
 
 TraceRef = str | TraceEntry
-NetworkRef = str | InlineNetwork
+#: a preset or topology name or file, an inline alpha-beta network, or a network spec
+#: mapping with its ``kind`` (e.g. ``hierarchical``; checked when runs are built)
+NetworkRef = str | InlineNetwork | dict[str, Any]
 ScheduleRef = str | ScheduleEntry
 
 
@@ -468,6 +470,11 @@ class _Resolver:
             raise DearsimError(explain(exc, ref, self.loaded.marks, path)) from None
 
     def _network(self, ref: Any, path: tuple[str | int, ...]) -> dict[str, Any]:
+        if isinstance(ref, dict) and "kind" in ref:  # a network spec, e.g. hierarchical
+            try:
+                return network_from_spec(ref).spec()
+            except DearsimError as exc:
+                raise self.fail(path, str(exc)) from None
         if isinstance(ref, dict):
             ref = self.entry(InlineNetwork, ref, path)
         if isinstance(ref, InlineNetwork):
@@ -677,7 +684,7 @@ def _build(
         elif key.startswith("network.") and key.partition(".")[2] in HIERARCHY_AXES:
             field_ = key.partition(".")[2]
             if net["kind"] != "hierarchical":
-                raise res.fail(path, f"network {net['label']!r} is a {net['kind']} network; "
+                raise res.fail(path, f"network {net['label']!r} is of kind {net['kind']}; "
                                      f"{field_} applies to hierarchical networks")
             net[field_] = value
             try:
@@ -687,7 +694,7 @@ def _build(
         elif key.startswith("network."):
             field_ = key.partition(".")[2]
             if net["kind"] != AlphaBeta.kind:
-                raise res.fail(path, f"network {net['label']!r} is a {net['kind']} network; "
+                raise res.fail(path, f"network {net['label']!r} is of kind {net['kind']}; "
                                      f"{field_} applies to alpha-beta networks")
             num = _check_number(res, value, path, positive=field_ == "bandwidth_gbps")
             if field_ == "bandwidth_gbps":

@@ -11,7 +11,7 @@ from .table import BASELINE, POINT_COLUMNS, speedup, with_speedup
 
 __all__ = [
     "POINT_COLUMNS", "Y_CHOICES", "breakdown", "breakdown_bars", "load_results",
-    "metric_curves", "speedup_curves", "throughput_curves", "with_speedup",
+    "metric_curves", "metric_figure", "speedup_curves", "throughput_curves", "with_speedup",
 ]
 
 
@@ -131,15 +131,15 @@ MAX_POINTS = 20_000
 
 def _curves(
     frame: Any, y: str, ylabel: str, x: str, facet: str | None, row: str | None,
-    path: str | Path, title: str, baseline: str | None = None,
+    path: str | Path, title: str, baseline: str | None = None, logy: bool = False,
 ) -> list[Path]:
-    fig = curves_figure(frame, y, ylabel, x, facet, row, title, baseline)
+    fig = curves_figure(frame, y, ylabel, x, facet, row, title, baseline, logy)
     return _save(fig, path)
 
 
 def curves_figure(
     frame: Any, y: str, ylabel: str, x: str, facet: str | None, row: str | None,
-    title: str, baseline: str | None = None,
+    title: str, baseline: str | None = None, logy: bool = False,
 ) -> Any:
     """The figure of :func:`speedup_curves` and :func:`throughput_curves`, not saved."""
     from matplotlib.figure import Figure
@@ -185,6 +185,8 @@ def curves_figure(
                 ticks = sorted(set(xs))
                 ax.set_xticks(ticks, _thinned_labels(ticks, panel_width_in=4.2))
                 ax.minorticks_off()
+            if logy:
+                ax.set_yscale("log")
             ax.grid(True, alpha=0.3)
             label = " · ".join(str(v) for v in (rv, cv) if v is not None)
             if label:
@@ -278,25 +280,40 @@ TIME_METRICS = {
 Y_CHOICES = ("speedup", "throughput", *TIME_METRICS)
 
 
+def metric_figure(
+    frame: Any, y: str, x: str = "workers", facet: str | None = "network",
+    row: str | None = "trace", baseline: str = BASELINE,
+) -> Any:
+    """The figure of :func:`metric_curves`, not saved."""
+    from .errors import DearsimError
+
+    if y == "speedup":
+        data = with_speedup(frame, baseline)
+        return curves_figure(data, "speedup", f"speedup over {baseline}", x, facet, row,
+                             f"speedup over {baseline} (T_{baseline} / T)", baseline)
+    data = frame[frame["status"] == "ok"]
+    if y == "throughput":
+        return curves_figure(data, "throughput_samples_per_s", "samples/s", x, facet, row,
+                             "throughput")
+    if y not in TIME_METRICS:
+        raise DearsimError(f"y {y!r}: choose one of {', '.join(Y_CHOICES)}")
+    if y not in data.columns:
+        raise DearsimError(f"no column {y!r} in the results")
+    data = data.assign(_ms=data[y].astype(float) * 1e3)
+    lo, hi = data["_ms"].min(), data["_ms"].max()
+    logy = bool(lo > 0 and hi / lo >= 8)  # schedules an order of magnitude apart
+    return curves_figure(data, "_ms", TIME_METRICS[y], x, facet, row, TIME_METRICS[y],
+                         baseline, logy)
+
+
 def metric_curves(
     frame: Any, path: str | Path, y: str, x: str = "workers", facet: str | None = "network",
     row: str | None = "trace", baseline: str = BASELINE,
 ) -> list[Path]:
-    """``y`` (one of :data:`Y_CHOICES`) against ``x``, one line per schedule."""
-    from .errors import DearsimError
-
-    if y == "speedup":
-        return speedup_curves(frame, path, x, baseline, facet, row)
-    if y == "throughput":
-        return throughput_curves(frame, path, x, facet, row)
-    if y not in TIME_METRICS:
-        raise DearsimError(f"y {y!r}: choose one of {', '.join(Y_CHOICES)}")
-    data = frame[frame["status"] == "ok"].copy()
-    if y not in data.columns:
-        raise DearsimError(f"no column {y!r} in the results")
-    data["_ms"] = data[y].astype(float) * 1e3
-    return _curves(data, "_ms", TIME_METRICS[y], x, facet, row, path, TIME_METRICS[y],
-                   baseline)
+    """``y`` (one of :data:`Y_CHOICES`) against ``x``, one line per schedule, panels by
+    ``facet`` and ``row``; time metrics in ms (log scale when they span 8x or more). Writes
+    PNG and SVG; returns their paths."""
+    return _save(metric_figure(frame, y, x, facet, row, baseline), path)
 
 
 def breakdown_bars(frame: Any, path: str | Path) -> list[Path]:

@@ -11,7 +11,7 @@ import pytest
 from dearsim import table
 from dearsim.config import load_config
 from dearsim.errors import DearsimError
-from dearsim.plots import curves_figure, with_speedup
+from dearsim.plots import curves_figure, metric_figure, with_speedup
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted(p.stem for p in (ROOT / "configs").glob("*.yaml")
@@ -28,6 +28,8 @@ def fake_results(config: Path) -> tuple[object, object]:
         spread = (int(run.run_hash[:4], 16) % 97) / 97
         row.update(status="ok", error=None, iteration_time_s=0.1 + 0.2 * spread,
                    throughput_samples_per_s=1000 + 9000 * spread)
+        for key in ("iteration_p50_s", "iteration_p99_s", "wait_mean_s", "wait_max_s"):
+            row[key] = (0.05 + 0.3 * spread) * (1 + len(key) / 100)
         rows.append(row)
     return table.frame(rows), loaded.config.plot
 
@@ -75,10 +77,12 @@ def check_layout(fig: object) -> None:
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-@pytest.mark.parametrize("kind", ["speedup", "throughput"])
+@pytest.mark.parametrize("kind", ["speedup", "throughput", "configured"])
 def test_shipped_config_plots_are_neither_clipped_nor_overlapping(name: str, kind: str) -> None:
     frame, plot = fake_results(ROOT / "configs" / f"{name}.yaml")
-    if kind == "speedup":
+    if kind == "configured":  # what the sweep draws: the config's plot.y
+        fig = metric_figure(frame, plot.y, plot.x, plot.facet, plot.row, plot.baseline)
+    elif kind == "speedup":
         data = with_speedup(frame, plot.baseline)
         fig = curves_figure(data, "speedup", f"speedup over {plot.baseline}", plot.x,
                             plot.facet, plot.row, f"speedup over {plot.baseline}",
