@@ -219,3 +219,48 @@ def test_a_sweep_plots_the_configured_metric(folder: Path, capsys: pytest.Captur
     assert rc == 0, err
     assert (folder / "o" / "iteration_p99.png").stat().st_size > 0
     assert (folder / "o" / "iteration_p99.svg").exists()
+
+
+def _doc_table(heading: str) -> dict[str, list[float]]:
+    """The first table after ``heading`` in docs/clusters.md, as schedule -> numbers."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "clusters.md").read_text()
+    lines = text[text.index(heading):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| schedule"))
+    out = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        out[cells[0]] = [float(c) for c in cells[1:]]
+    return out
+
+
+def test_the_stragglers_table_in_the_docs_is_what_the_shipped_config_computes() -> None:
+    loaded = load_config(Path(__file__).resolve().parent.parent / "configs" / "stragglers.yaml")
+    table_ = _doc_table("### `configs/stragglers.yaml`")
+    assert set(table_) == {"wfbp", "ddp", "horovod", "mgwfbp", "bytescheduler", "dear"}
+    checked = 0
+    for r in loaded.iter_runs():
+        if (r.trace, r.network["label"], r.schedule) == ("resnet50-b64", "10GbE", "dear") or (
+                r.trace, r.network["label"], r.schedule) == ("resnet50-b64", "10GbE", "ddp"):
+            row = execute(r, loaded.traces)
+            col = [1.0, 1.1, 1.25, 1.5, 2.0].index(row["cluster.straggler_slowdown"])
+            assert round(row["iteration_time_s"] * 1e3, 1) == table_[r.schedule][col]
+            checked += 1
+    assert checked == 10
+
+
+def test_the_hierarchy_table_in_the_docs_is_what_the_shipped_config_computes() -> None:
+    loaded = load_config(Path(__file__).resolve().parent.parent / "configs" / "hierarchy.yaml")
+    table_ = _doc_table("### `configs/hierarchy.yaml`")
+    cols = [("dear-cluster-10GbE", "ring"), ("dear-cluster-10GbE", "hierarchical"),
+            ("dear-cluster-100GbIB", "ring"), ("dear-cluster-100GbIB", "hierarchical"),
+            ("h100-nvlink-400GbIB", "ring"), ("h100-nvlink-400GbIB", "hierarchical")]
+    checked = 0
+    for r in loaded.iter_runs():
+        if r.workers == 64 and r.schedule in ("wfbp", "dear", "fsdp"):
+            row = execute(r, loaded.traces)
+            col = cols.index((row["network"], row["network.algorithm"]))
+            assert round(row["iteration_time_s"] * 1e3, 1) == table_[r.schedule][col]
+            checked += 1
+    assert checked == 18
