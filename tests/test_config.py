@@ -196,7 +196,7 @@ def test_hashes_are_stable_and_tell_runs_apart(write) -> None:
             "traces: [t.csv]\nnetworks: [10GbE-fit]\nworkers: 8\n"
             "sweep:\n  grid:\n    network.alpha_s: [0]\n",
             ":6: sweep.grid.network.alpha_s[0]",
-            "is a fitted network; alpha_s applies to alpha-beta networks",
+            "is of kind fitted; alpha_s applies to alpha-beta networks",
         ),
         (
             "traces: [t.csv]\nnetworks:\n  - {alpha_s: 1.0e-5}\nworkers: 8\n",
