@@ -546,3 +546,94 @@ def test_engine_run_directly():
     sched = schedules.create("wfbp", {})
     raw = engine.run(sched, ONE_AR, NET.costs(2), Cluster(2, interference=0.5), 4)
     assert ms(*raw.bp_end) == (5.5, 11, 16.5, 22)
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def test_parameter_from_a_link_busy_all_the_time():
+    from dearsim.collect.interference import cluster_interference
+
+    x, how = cluster_interference({"comm_compute_slowdown": 1.5, "comm_busy_fraction": 1.0})
+    assert math.isclose(x, 0.5) and "x = 0.5000" in how
+    # an older file without the busy fraction: the loop kept the link busy
+    x, how = cluster_interference({"comm_compute_slowdown": 1.25})
+    assert math.isclose(x, 0.25) and "not measured" in how
+    # no slowdown (noise): 0
+    assert cluster_interference({"comm_compute_slowdown": 0.9})[0] == 0.0
+
+
+@pytest.mark.parametrize("x", [0.1, 0.5, 2.0])
+@pytest.mark.parametrize("phi", [0.5, 0.8, 1.0])
+def test_parameter_inverts_the_rule(x, phi):
+    # Work W done in time T with the link busy phi of T: W = T (1 - phi) + T phi / (1 + x).
+    # The engine on a step that is all compute under a collective of phi of its length:
+    # one op of 10 ms whose first part runs under an all-reduce.
+    from dearsim.collect.interference import cluster_interference
+
+    work = 10 * MS
+    t = work / ((1 - phi) + phi / (1 + x))  # the measured time the rule gives
+    got, _ = cluster_interference({"comm_compute_slowdown": t / work, "comm_busy_fraction": phi})
+    assert math.isclose(got, x, rel_tol=1e-9)
+    # the same time from the engine: layer 1 (b = 0) posts an AR of phi * t at the start of
+    # layer 0's backward op of 10 ms; the op ends at t after its start
+    nbytes = round(phi * t / 1e-12)
+    tr = dearsim.Trace.from_layers([0.0, 0.0], [work, 0.0], [0, nbytes])
+    r = sim(tr, dearsim.AlphaBeta(0.0, 1e-12), Cluster(2, interference=x), record_ops=True)
+    b0 = next(o for o in ops_of(r) if (o.kind, o.layer, o.iteration) == (BWD, 0, 0))
+    assert math.isclose(b0.end - b0.start, t, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("terms", [
+    {"comm_compute_slowdown": 20.0, "comm_busy_fraction": 0.9},  # more than x can explain
+    {"comm_compute_slowdown": 1.2, "comm_busy_fraction": 0.0},
+    {"comm_compute_slowdown": 1.2, "comm_busy_fraction": 1.5},
+    {"comm_compute_slowdown": -1.0},
+    {"comm_compute_slowdown": "fast"},
+    {},
+])
+def test_parameter_from_bad_terms_is_one_clear_error(terms):
+    from dearsim.collect.interference import cluster_interference
+
+    with pytest.raises(DearsimError, match="comm_"):
+        cluster_interference(terms)
+
+
+def test_covered_length_of_spans():
+    from dearsim.collect.interference import _covered
+
+    assert _covered([], 0.0, 1.0) == 0.0
+    assert _covered([(0.0, 2.0)], 0.5, 1.5) == 1.0
+    assert math.isclose(_covered([(0.1, 0.3), (0.2, 0.4), (0.6, 0.7), (1.2, 2.0)], 0.0, 1.0), 0.4)
+
+
+def test_validate_predicts_with_and_without_the_parameter(tmp_path):
+    from dearsim.collect import validate
+
+    result = {"world": 2, "rows": [
+        {"schedule": "wfbp", "setting": "per-tensor", "options": {}, "measured_s": 6e-3},
+        {"schedule": "ddp", "setting": "default", "options": {}, "measured_s": 5e-3},
+    ]}
+    terms = {"compute_slowdown": 1.0, "comm_compute_slowdown": 1.5, "comm_busy_fraction": 1.0,
+             "ddp_overhead_s": 0.0, "optimizer_overhead_s": 0.0}
+    rows = validate.predict(result, ONE_AR, NET, terms)
+    # the hand-worked timeline above: 5 ms without interference, 5.5 with x = 0.5
+    for r in rows:
+        assert math.isclose(r["interference"], 0.5)
+        assert math.isclose(r["predicted_ms"], 5.0) and math.isclose(r["predicted_cal_ms"], 5.0)
+        assert math.isclose(r["predicted_x_ms"], 5.5)
+        assert math.isclose(r["predicted_cal_x_ms"], 5.5)
+        assert math.isclose(r["error_x_pct"], (5.5 / r["measured_ms"] - 1) * 100)
+    med, worst = validate.summary(rows, "error_x_pct")  # -8.33 % and +10 %
+    assert math.isclose(med, (10 - (5.5 / 6 - 1) * 100) / 2) and math.isclose(worst, 10.0)
+    path = tmp_path / "v.csv"
+    validate.write_rows(rows, path, {"model": "m"})
+    head = path.read_text().splitlines()[0].split(",")
+    assert head == ["schedule", "setting", "ranks", "measured_ms", "predicted_ms", "error_pct",
+                    "predicted_x_ms", "error_x_pct", "predicted_cal_ms", "error_cal_pct",
+                    "predicted_cal_x_ms", "error_cal_x_pct", "interference", "model"]
+    # without terms: the columns of before
+    plain = validate.predict(result, ONE_AR, NET, None)
+    validate.write_rows(plain, path, {})
+    assert path.read_text().splitlines()[0] == (
+        "schedule,setting,ranks,measured_ms,predicted_ms,error_pct")
