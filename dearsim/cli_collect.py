@@ -280,6 +280,8 @@ def interference_cmd(
         "interference": {k: (round(v, 9) if isinstance(v, float) else v) for k, v in res.items()},
         "notes": "compute_slowdown = every rank computing / rank 0 alone; "
         "comm_compute_slowdown = computing beside back-to-back all-reduces / without; "
+        "comm_busy_fraction = share of that time the all-reduces covered; "
+        "cluster_interference = the model's Cluster(interference=x) from those two; "
         "ddp_overhead_s and optimizer_overhead_s: framework work per step not in a layer "
         "trace (docs/collect.md).",
     }
@@ -292,11 +294,17 @@ def interference_cmd(
         prov["interference"] = doc["interference"]
         _write(trace, lambda: save_trace(tr, trace, {"provenance": prov}))
     i = doc["interference"]
+    from .collect.interference import cluster_interference
+
+    try:
+        how = cluster_interference(i)[1]
+    except DearsimError as exc:
+        how = f"no interference parameter: {exc}"
     _err(
         f"wrote {out}: compute slowdown {i['compute_slowdown']:.3f} with {nproc} ranks, "
         f"x{i['comm_compute_slowdown']:.3f} more beside collectives; DDP overhead "
         f"{i['ddp_overhead_s'] * 1e3:.3f} ms, optimizer overhead "
-        f"{i['optimizer_overhead_s'] * 1e3:.3f} ms per step"
+        f"{i['optimizer_overhead_s'] * 1e3:.3f} ms per step; interference: {how}"
     )
 
 
@@ -350,6 +358,30 @@ def _floats(text: str, flag: str, allow_null: bool = False) -> list[Any]:
     return out
 
 
+def _terms_of(path: Path) -> dict[str, Any]:
+    """The terms of a ``collect interference`` file; one that gives no interference
+    parameter fails here, in one line."""
+    from ._yaml import load as yaml_load
+    from .collect.interference import cluster_interference
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DearsimError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    doc, _ = yaml_load(text, str(path))
+    terms = doc.get("interference") if isinstance(doc, dict) else None
+    if not isinstance(terms, dict) or "compute_slowdown" not in terms:
+        raise DearsimError(
+            f"{path}: no 'interference' mapping with compute_slowdown (write it "
+            "with dearsim collect interference)"
+        )
+    try:
+        cluster_interference(terms)
+    except DearsimError as exc:
+        raise DearsimError(f"{path}: {exc}") from None
+    return terms
+
+
 def run_validate(
     trace_path: Path, network: str, model: str, batch_size: int | None = None, *,
     nproc: int = 2, device: str = "cpu", bucket_caps: str = "1,5", thresholds: str = "1,25",
@@ -359,7 +391,6 @@ def run_validate(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Train for real, simulate, compare: (rows, worker result). Library entry point."""
     from . import load_network
-    from ._yaml import load as yaml_load
     from .collect import launch, validate
     from .collect.models import check_device
     from .trace import load_trace
@@ -375,19 +406,7 @@ def run_validate(
     batch = batch_size or trace.batch_size
     if batch is None:
         raise DearsimError(f"{trace_path}: the trace gives no batch size: pass --batch-size")
-    terms = None
-    if interference is not None:
-        try:
-            text = interference.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise DearsimError(f"{interference}: cannot read: {exc.strerror or exc}") from None
-        doc, _ = yaml_load(text, str(interference))
-        terms = doc.get("interference") if isinstance(doc, dict) else None
-        if not isinstance(terms, dict) or "compute_slowdown" not in terms:
-            raise DearsimError(
-                f"{interference}: no 'interference' mapping with compute_slowdown (write it "
-                "with dearsim collect interference)"
-            )
+    terms = _terms_of(interference) if interference is not None else None
     from .collect.models import build
 
     build(model, batch, "meta")  # a bad name fails here, in one line
@@ -443,22 +462,27 @@ def validate_cmd(
     )
     extra = {"model": model, "device": device, "threads": res["threads"]}
     _write(out, lambda: validate.write_rows(rows, out, extra))
-    cal = any("predicted_cal_ms" in r for r in rows)
-    head = f"{'schedule':<6} {'setting':<28} {'ranks':>5} {'measured':>10} {'predicted':>10} " \
-           f"{'error':>8}" + (f" {'calibrated':>10} {'error':>8}" if cal else "")
+    preds = [(stem, what) for stem, what in validate.PREDICTIONS
+             if any(f"predicted_{stem}ms" in r for r in rows)]
+    if len(preds) > 1 and interference is not None:
+        from .collect.interference import cluster_interference
+
+        print(f"interference from {interference}: "
+              f"{cluster_interference(_terms_of(interference))[1]}")
+    head = f"{'schedule':<6} {'setting':<28} {'ranks':>5} {'measured':>10}" + "".join(
+        f" {what:>16} {'error':>7}" for _, what in preds)
     print(head)
     for r in rows:
         line = (f"{r['schedule']:<6} {r['setting']:<28} {r['ranks']:>5} "
-                f"{r['measured_ms']:>8.3f}ms {r['predicted_ms']:>8.3f}ms {r['error_pct']:>+7.1f}%")
-        if cal:
-            line += f" {r['predicted_cal_ms']:>8.3f}ms {r['error_cal_pct']:>+7.1f}%"
+                f"{r['measured_ms']:>8.3f}ms")
+        for stem, _ in preds:
+            line += f" {r[f'predicted_{stem}ms']:>14.3f}ms {r[f'error_{stem}pct']:>+6.1f}%"
         print(line)
-    med, worst = validate.summary(rows)
-    msg = f"|error| median {med:.1f}%, worst {worst:.1f}%"
-    if cal:
-        m2, w2 = validate.summary(rows, "error_cal_pct")
-        msg += f"; with interference terms: median {m2:.1f}%, worst {w2:.1f}%"
-    print(msg)
+    parts = []
+    for stem, what in preds:
+        med, worst = validate.summary(rows, f"error_{stem}pct")
+        parts.append(f"{what}: median {med:.1f}%, worst {worst:.1f}%")
+    print("|error| " + "; ".join(parts))
     chk = res["check"]
     print("correctness after one step, max |param - DDP's|: "
           + ", ".join(f"{k} {v:.2e}" for k, v in chk.items()))

@@ -6,7 +6,12 @@ A :class:`Cluster` is ``workers`` data-parallel workers (ranks ``0..p-1``) and, 
 * ``jitter``: a :class:`Jitter`, a seeded random multiplier on every compute op of every
   worker (run-to-run noise);
 * ``stalls``: :class:`Stall` s, a worker that stops for a while every ``every`` iterations
-  (a data-loader hiccup, a checkpoint, OS noise).
+  (a data-loader hiccup, a checkpoint, OS noise);
+* ``interference``: how much compute slows down while communication runs (threads competing
+  for cores; on GPUs, kernels competing for SMs and memory bandwidth): while at least one
+  collective is in flight on the network, every compute op progresses at rate
+  ``1 / (1 + interference)`` (0, the default, turns it off; ``docs/model.md``, "Workers").
+  Only the SimPy engine models it.
 
 How long an op takes (``docs/model.md``, "Workers"): op ``(kind, layer)`` of iteration ``i``
 on worker ``w`` lasts ``(t * slowdown[w]) * m[w, i, kind, layer]``, where ``t`` is the trace's
@@ -115,12 +120,14 @@ class Stall:
 class Cluster:
     """``workers`` data-parallel workers. ``slowdown`` optionally gives each worker a
     compute-time multiplier (1.0 = as in the trace); ``None`` means identical workers.
-    ``jitter`` adds seeded per-op noise, ``stalls`` periodic stops (see the module)."""
+    ``jitter`` adds seeded per-op noise, ``stalls`` periodic stops, ``interference`` slows
+    compute while a collective is in flight (see the module)."""
 
     workers: int
     slowdown: tuple[float, ...] | None = None
     jitter: Jitter | None = None
     stalls: tuple[Stall, ...] = field(default=())
+    interference: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
@@ -144,6 +151,10 @@ class Cluster:
                 )
         if self.jitter is not None and not isinstance(self.jitter, Jitter):
             raise DearsimError(f"jitter must be a Jitter, got {self.jitter!r}")
+        x = self.interference
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not (0 <= x < math.inf):
+            raise DearsimError(f"interference must be a finite number >= 0, got {x!r}")
+        object.__setattr__(self, "interference", float(x))
 
     # ------------------------------------------------------------------ building
 
@@ -158,13 +169,15 @@ class Cluster:
         jitter_cv: float = 0.0,
         seed: int = 0,
         stalls: Sequence[Stall | Mapping[str, Any]] = (),
+        interference: float = 0.0,
     ) -> Cluster:
         """A cluster from flat settings (what a config's ``cluster:`` block holds).
 
         ``stragglers`` workers, the last ranks ``p-k..p-1``, compute ``straggler_slowdown``
         times slower (on top of ``slowdown``). ``jitter_cv > 0`` adds log-normal jitter
         seeded with ``seed``. ``stalls`` are :class:`Stall` s or mappings with ``worker``,
-        ``every``, ``duration_ms`` (or ``duration_s``) and optionally ``offset``."""
+        ``every``, ``duration_ms`` (or ``duration_s``) and optionally ``offset``.
+        ``interference`` is the slowdown of compute while a collective is in flight."""
         _count(workers, "workers", 1)
         k = _count(stragglers, "stragglers")
         if k > workers:
@@ -181,7 +194,8 @@ class Cluster:
                 slow[i] = slow[i] * factor
         jit = Jitter(jitter_cv, seed) if jitter_cv else None
         stall_objs = tuple(s if isinstance(s, Stall) else _stall_from(s) for s in stalls)
-        return cls(workers, None if slow is None else tuple(slow), jit, stall_objs)
+        return cls(workers, None if slow is None else tuple(slow), jit, stall_objs,
+                   interference)
 
     def spec(self) -> dict[str, Any]:
         """A JSON-ready description (for run hashes and result rows)."""
@@ -197,6 +211,8 @@ class Cluster:
                  "offset": s.offset}
                 for s in self.stalls
             ]
+        if self.interference:  # left out when 0: the run hashes of before stay the same
+            out["interference"] = self.interference
         return out
 
     # ------------------------------------------------------------------ classes

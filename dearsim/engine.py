@@ -16,11 +16,18 @@ this module's API (never SimPy's), so another evaluator can offer the same API. 
   ``docs/model.md``): compute ends are scheduled at SimPy's ``URGENT`` priority, collective
   ends and timed callbacks at ``NORMAL``;
 * measures, without the schedule's help, the end of every backward pass (layer 0's backward
-  op), the compute-stream busy time and the link busy time of every iteration.
+  op), the compute-stream busy time and the link busy time of every iteration;
+* with a cluster's ``interference`` x > 0, runs every compute op at rate ``1/(1+x)`` while a
+  collective is in flight on the link (``docs/model.md``, "Workers"): a compute stretch keeps
+  how much of its work is done, and re-plans its end whenever a collective launch makes the
+  link busy for longer (:class:`_Stretch`). The link's busy time ahead is always known (a
+  FIFO of known durations), so only launches change a stretch's plan; with x = 0 none of
+  this runs.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -135,6 +142,9 @@ class Link:
         self.free_at = 0.0
         self.records: list[CollectiveRecord] = []
         self._pending: dict[Hashable, list[Any]] = {}
+        #: called as ``busier(busy_until_before, busy_until_now)`` when a launch keeps the
+        #: link busy for longer (only with interference)
+        self.busier: Callable[[float, float], None] | None = None
 
     def post(self, op: Op, nbytes: int, iteration: int, layers: Range, tag: int) -> Signal:
         if nbytes <= 0:
@@ -166,8 +176,11 @@ class Link:
         wait = self.free_at - now if self.free_at > now else 0.0
         end = now + (wait + duration)  # the time SimPy will give the event
         rec = CollectiveRecord(op, nbytes, layers, iteration, tag, posted, end - duration, end)
+        before = self.free_at if self.free_at > now else now
         self.free_at = end
         self.records.append(rec)
+        if self.busier is not None and end > before:
+            self.busier(before, end)
         if sig is None:
             return _Timer(self.env, wait + duration, rec, NORMAL)
         return sig.arm(wait + duration, rec, NORMAL)
@@ -206,6 +219,8 @@ class WorkerClass:
         self.bp_end: list[float | None] = [None] * n
         self.ops: list[OpRecord] | None = [] if record_ops else None
         self._free_at = 0.0
+        #: whether compute slows down while the link is busy (interference > 0)
+        self._slowed = sim.interference > 0
 
     def forward(self, layer: int, iteration: int) -> Signal:
         """Run layer ``layer``'s forward op of ``iteration``; the signal fires when it ends."""
@@ -233,6 +248,8 @@ class WorkerClass:
                 f"schedule started a {OpKind(kind).value} op of layer {layer} while the"
                 " compute stream was busy"
             )
+        if self._slowed:
+            return self.sim._start_stretch(self, ops)
         tables = self._tables
         busy = self.busy
         records = self.ops
@@ -278,8 +295,15 @@ class Simulation:
         self.costs = costs
         self.cluster = cluster
         self.iterations = iterations
+        #: compute slows down by this factor while a collective is in flight: 1 + interference
+        self.interference = cluster.interference
+        self._k = 1.0 + cluster.interference
+        #: the compute stretches running now, by worker class (only with interference)
+        self._stretches: dict[int, _Stretch] = {}
         groups = cluster.groups()
         self.link = Link(self.env, costs, len(groups))
+        if self.interference > 0:
+            self.link.busier = self._link_busier
         self.classes = [
             WorkerClass(self, i, len(ranks), slow, record_ops, ranks)
             for i, (slow, ranks) in enumerate(groups)
@@ -306,6 +330,180 @@ class Simulation:
         """Run ``callback`` at absolute ``time`` (after the compute ends of that instant)."""
         timer = _Timer(self.env, max(0.0, time - self.env.now), None, NORMAL)
         timer.callbacks.append(lambda _ev: callback())  # type: ignore[union-attr]
+
+    # ------------------------------------------------------------ interference (x > 0 only)
+
+    def _start_stretch(self, w: WorkerClass, ops: Sequence[ComputeOp]) -> Signal:
+        """:meth:`WorkerClass.run` when compute slows down while the link is busy."""
+        env = self.env
+        now = float(env.now)
+        tables = w._tables
+        durations = [tables[it][kind][layer] for kind, layer, it in ops]
+        busy_until = self.link.free_at
+        st = _Stretch(w, ops, durations, (now, 0.0, busy_until), self._k)
+        w._free_at = math.inf  # busy until the stretch says otherwise
+        self._stretches[w.index] = st
+        # with the link idle: the delay is the sum of the durations, as WorkerClass.run's
+        self._wake_in(st, _after(st.anchors[0], st.total, self._k))
+        return st.signal
+
+    def _wake_in(self, st: _Stretch, delay: float) -> None:
+        """Set the stretch's timer ``delay`` from now; ``due`` is the time SimPy gives it."""
+        st.due = self.env.now + delay
+        timer = _Timer(self.env, delay, st, URGENT)
+        timer.callbacks.append(self._stretch_due)  # type: ignore[union-attr]
+
+    def _link_busier(self, before: float, until: float) -> None:
+        """A launch keeps the link busy from ``before`` (now, or when it would have become
+        free) to ``until``: every stretch still running after ``before`` re-plans its end."""
+        now = self.env.now
+        k = self._k
+        for st in self._stretches.values():
+            if st.end > before:
+                anchor = st.anchors[-1]
+                done = _work_at(anchor, now, k)
+                if done > st.total:
+                    done = st.total
+                anchor = (now, done, until)
+                st.anchors.append(anchor)
+                st.end = _time_at(anchor, st.total, k)
+                if st.end > st.due:
+                    st.postponed = True
+
+    def _stretch_due(self, event: Event) -> None:
+        st: _Stretch = event.value
+        if st.postponed:  # the link became busy for longer since this timer was set
+            st.postponed = False
+            now = self.env.now
+            self._wake_in(st, st.end - now if st.end > now else 0.0)
+            return
+        w = st.worker
+        del self._stretches[w.index]
+        now = self.env.now
+        st.finish(now, self._k)
+        w._free_at = now
+        st.signal.arm(0.0, None, URGENT)
+
+
+def _after(anchor: tuple[float, float, float], work: float, k: float) -> float:
+    """How long after time ``t`` a stretch has done ``work`` (seconds of compute at full
+    speed), given that at ``t`` it had done ``w`` and that the link is busy until ``busy``
+    (idle after it, unless a later launch says otherwise): at rate ``1/k`` while busy, 1
+    after."""
+    t, w, busy = anchor
+    if busy > t:
+        span = busy - t
+        if (work - w) * k <= span:
+            return (work - w) * k
+        return span + ((work - w) - span / k)
+    return work - w
+
+
+def _time_at(anchor: tuple[float, float, float], work: float, k: float) -> float:
+    """When the stretch has done ``work``: ``t + _after(...)``, as SimPy adds a delay."""
+    return anchor[0] + _after(anchor, work, k)
+
+
+def _work_at(anchor: tuple[float, float, float], time: float, k: float) -> float:
+    """The inverse of :func:`_time_at`: the work done by ``time``."""
+    t, w, busy = anchor
+    if busy > t:
+        if time <= busy:
+            return w + (time - t) / k
+        return w + (busy - t) / k + (time - busy)
+    return w + (time - t)
+
+
+class _Stretch:
+    """Compute ops run back to back while compute slows down under communication.
+
+    ``anchors`` are ``(time, work done, link busy until)``, one when the stretch starts and
+    one more each time a launch kept the link busy for longer while it ran; between two
+    anchors the first one's plan holds. ``end`` is the end as planned now, ``due`` when the
+    timer set for it fires; a launch only ever postpones the end, so the timer is never
+    late: when it fires before the end, it is set again (``postponed``)."""
+
+    __slots__ = ("worker", "ops", "durations", "total", "anchors", "end", "due", "postponed",
+                 "signal")
+
+    def __init__(
+        self, worker: WorkerClass, ops: Sequence[ComputeOp], durations: list[float],
+        anchor: tuple[float, float, float], k: float,
+    ) -> None:
+        self.worker = worker
+        self.ops = ops
+        self.durations = durations
+        total = 0.0
+        for d in durations:  # summed in order, as WorkerClass.run does
+            total += d
+        self.total = total
+        self.anchors = [anchor]
+        self.end = _time_at(anchor, total, k)
+        self.due = self.end
+        self.postponed = False
+        self.signal = _Timer(worker.env)
+
+    def finish(self, now: float, k: float) -> None:
+        """Book every op of the stretch, which ended at ``now``: its start and end, its
+        compute busy time ``d + x * (its work done while the link was busy)`` and layer 0's
+        backward end."""
+        w = self.worker
+        x = k - 1.0
+        anchors = self.anchors
+        records = w.ops
+        busy_time = w.busy
+        t0, _, busy0 = anchors[0]
+        if len(anchors) == 1 and busy0 <= t0:
+            # the link stayed idle: WorkerClass.run's arithmetic, to the last bit
+            total = 0.0
+            for (kind, layer, it), d in zip(self.ops, self.durations):
+                busy_time[it] += d
+                if records is not None:
+                    records.append(
+                        OpRecord(w.index, OpKind(kind), layer, it, t0 + total, t0 + total + d)
+                    )
+                total += d
+                if layer == 0 and kind == BWD:
+                    w.bp_end[it] = t0 + total
+            return
+        # the work done while the link was busy, as intervals of the stretch's work
+        stops = [a[1] for a in anchors[1:]] + [self.total]
+        slow: list[tuple[float, float]] = []
+        for (t, done, busy), stop in zip(anchors, stops):
+            if busy > t:
+                hi = done + (busy - t) / k
+                if hi > stop:
+                    hi = stop
+                if hi > done:
+                    slow.append((done, hi))
+        last = len(self.ops) - 1
+        i = 0  # the anchor in force
+        j = 0  # the first slow interval that may still overlap
+        start = anchors[0][0]
+        lo = 0.0
+        for n, ((kind, layer, it), d) in enumerate(zip(self.ops, self.durations)):
+            hi = lo + d
+            if n == last:
+                end = now
+            else:
+                while i + 1 < len(anchors) and anchors[i + 1][1] <= hi:
+                    i += 1
+                end = _time_at(anchors[i], hi, k)
+            under = 0.0
+            while j < len(slow) and slow[j][1] <= lo:
+                j += 1
+            m = j
+            while m < len(slow) and slow[m][0] < hi:
+                a, b = slow[m]
+                under += (b if b < hi else hi) - (a if a > lo else lo)
+                m += 1
+            busy_time[it] += d + x * under
+            if records is not None:
+                records.append(OpRecord(w.index, OpKind(kind), layer, it, start, end))
+            if layer == 0 and kind == BWD:
+                w.bp_end[it] = end
+            start = end
+            lo = hi
 
 
 @dataclass

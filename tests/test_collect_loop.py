@@ -63,18 +63,37 @@ def test_collect_calibrate_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert net.costs(2).allreduce.b >= 0
     assert any("R^2" in s for s in net.sources.values())
 
+    interf_p = tmp_path / "interference.yaml"
+    rc, out, err = run(capsys, "collect", "interference", "--model", "tiny-mlp",
+                       "--batch-size", 8, "--iters", 3, "--warmup", 1, "--threads", 1,
+                       "--timeout", 90, "--out", interf_p)
+    assert rc == 0, err
+    import yaml
+
+    terms = yaml.safe_load(interf_p.read_text())["interference"]
+    assert 0 < terms["comm_busy_fraction"] <= 1
+    assert terms["comm_reps_with_compute"] >= 1
+    x = terms["cluster_interference"]
+    assert x >= 0 and "interference:" in err
+
     out_csv = tmp_path / "val.csv"
     rc, out, err = run(capsys, "validate", "--trace", trace_p, "--network", net_p, "--model",
                        "tiny-mlp", "--iters", 3, "--warmup", 1, "--threads", 1,
                        "--bucket-caps", "0.02", "--thresholds", "0.07", "--timeout", 90,
-                       "--out", out_csv)
+                       "--interference", interf_p, "--out", out_csv)
     assert rc == 0, err
     rows = list(csv.DictReader(out_csv.open()))
     assert [r["schedule"] for r in rows] == ["ddp", "ddp", "dear", "wfbp"]
     for r in rows:
         assert float(r["measured_ms"]) > 0 and float(r["predicted_ms"]) > 0
-        pct = (float(r["predicted_ms"]) / float(r["measured_ms"]) - 1) * 100
-        assert math.isclose(float(r["error_pct"]), pct, abs_tol=0.01)
+        for stem in ("", "x_", "cal_", "cal_x_"):
+            pct = (float(r[f"predicted_{stem}ms"]) / float(r["measured_ms"]) - 1) * 100
+            assert math.isclose(float(r[f"error_{stem}pct"]), pct, abs_tol=0.01)
+        # interference never makes these fixed-grouping runs faster (identical workers)
+        assert float(r["predicted_x_ms"]) >= float(r["predicted_ms"]) - 1e-6
+        assert float(r["predicted_cal_x_ms"]) >= float(r["predicted_cal_ms"]) - 1e-6
+        assert math.isclose(float(r["interference"]), x, abs_tol=1e-4)
+    assert "+ interference x: median" in out and "interference from" in out
     assert "groups=2" in rows[2]["setting"]  # 0.07 MiB: layer 0, then layers 1-2
     # DeAR's and WFBP's parameters after one step equal DDP's
     line = next(ln for ln in out.splitlines() if ln.startswith("correctness"))

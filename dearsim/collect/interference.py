@@ -10,8 +10,13 @@ compute step (forward + loss + backward, no communication) is timed
 
 ``compute_slowdown = together / alone`` (the ranks' mutual slowdown, present whenever they
 all compute) and ``comm_compute_slowdown = with_comm / together`` (compute while the link is
-busy). The background all-reduces are also timed with and without the compute beside them
-(``comm_slowdown``).
+busy). ``comm_busy_fraction`` is the share of the ``with_comm`` phase (rank 0's clock, from
+the first timed step's start to the last one's end) covered by the background all-reduces:
+the loop leaves small gaps between them. The background all-reduces are also timed with and
+without the compute beside them (``comm_slowdown``).
+
+:func:`cluster_interference` turns ``comm_compute_slowdown`` and ``comm_busy_fraction`` into
+the model's ``Cluster(interference=x)`` (``docs/model.md`` 2.6; ``docs/collect.md``).
 
 Framework work, on rank 0 alone in a one-rank process group:
 
@@ -25,10 +30,66 @@ Framework work, on rank 0 alone in a one-rank process group:
 
 from __future__ import annotations
 
+import math
 import statistics
 import threading
 import time
 from typing import Any
+
+from ..errors import DearsimError
+
+
+def cluster_interference(terms: dict[str, Any]) -> tuple[float, str]:
+    """The model's interference parameter ``x`` from the terms of ``collect interference``,
+    and a line saying how it was obtained.
+
+    Under the model's rule compute runs at rate ``1/(1+x)`` while the link is busy, so a
+    step whose work takes ``W`` without communication and ``T`` beside a link busy for a
+    fraction ``phi`` of ``T`` satisfies ``W = T (1 - phi) + T phi / (1 + x)``. With
+    ``r = T / W`` (``comm_compute_slowdown``):
+    ``x = (1 - 1/r) / (phi - 1 + 1/r)``, which is ``r - 1`` when the link is busy all the
+    time (``phi = 1``). A file without ``comm_busy_fraction`` (written before it was
+    measured) is taken as ``phi = 1``: the background loop posts its all-reduces back to
+    back. ``r <= 1`` (compute no slower beside communication, within noise) gives 0."""
+    try:
+        r = float(terms["comm_compute_slowdown"])
+    except (KeyError, TypeError, ValueError):
+        raise DearsimError(
+            "the interference terms have no number comm_compute_slowdown (write them with "
+            "dearsim collect interference)"
+        ) from None
+    if not (0 < r < math.inf):
+        raise DearsimError(f"comm_compute_slowdown must be a positive number, got {r!r}")
+    raw = terms.get("comm_busy_fraction")
+    if raw is None:
+        phi, src = 1.0, "busy fraction not measured, taken as 1"
+    else:
+        phi = float(raw)
+        if not (0 < phi <= 1):
+            raise DearsimError(f"comm_busy_fraction must be in (0, 1], got {raw!r}")
+        src = f"busy fraction {phi:.3f}"
+    if r <= 1:
+        return 0.0, f"compute beside collectives x{r:.3f} ({src}): no slowdown, x = 0"
+    den = phi - 1 + 1 / r
+    if den <= 0:
+        raise DearsimError(
+            f"comm_compute_slowdown {r:.3f} with the link busy {phi:.3f} of the time: no "
+            "interference explains it (compute would have to stop while the link is busy)"
+        )
+    x = (1 - 1 / r) / den
+    return x, f"compute beside collectives x{r:.3f} ({src}): x = {x:.4f}"
+
+
+def _covered(spans: list[tuple[float, float]], lo: float, hi: float) -> float:
+    """The length of ``[lo, hi]`` covered by the union of ``spans``."""
+    total = 0.0
+    end = lo
+    for a, b in sorted(spans):
+        a, b = max(a, end), min(b, hi)
+        if b > a:
+            total += b - a
+            end = b
+    return total
 
 
 def _median_time(fn: Any, n: int, sync: Any) -> float:
@@ -78,16 +139,21 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
     numel = max(world, int(args["comm_bytes"]) // 4)
     buf = torch.ones(numel + 1, device=device)
     comm_times: list[float] = []
+    comm_spans: list[tuple[float, float]] = []
     stop = threading.Event()
 
-    def comm_loop(record: list[float], limit: int | None) -> None:
+    def comm_loop(record: list[float], limit: int | None,
+                  spans: list[tuple[float, float]] | None = None) -> None:
         k = 0
         while True:
             buf[-1] = 1.0 if stop.is_set() else 0.0
             t0 = time.perf_counter()
             dist.all_reduce(buf, group=comm_group)
             sync()
-            record.append(time.perf_counter() - t0)
+            t1 = time.perf_counter()
+            record.append(t1 - t0)
+            if spans is not None:
+                spans.append((t0, t1))
             k += 1
             if buf[-1].item() > 0 or (limit is not None and k >= limit):
                 return
@@ -96,10 +162,12 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
     comm_alone: list[float] = []
     comm_loop(comm_alone, max(5, iters))
     dist.barrier()
-    th = threading.Thread(target=comm_loop, args=(comm_times, None), daemon=True)
+    th = threading.Thread(target=comm_loop, args=(comm_times, None, comm_spans), daemon=True)
     th.start()
     time.sleep(0.01)
+    w0 = time.perf_counter()
     with_comm = _median_time(compute, iters, sync)
+    w1 = time.perf_counter()
     stop.set()
     th.join(timeout=120)
     if th.is_alive():
@@ -142,7 +210,8 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
     dist.barrier()
     ca = statistics.median(comm_alone)
     cw = statistics.median(comm_times) if comm_times else ca
-    return {
+    busy = _covered(comm_spans, w0, w1) / (w1 - w0) if w1 > w0 else 1.0
+    out = {
         "ranks": world,
         "threads": torch.get_num_threads(),
         "compute_alone_s": alone,
@@ -150,6 +219,7 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
         "compute_with_comm_s": with_comm,
         "compute_slowdown": together / alone if alone > 0 else 1.0,
         "comm_compute_slowdown": with_comm / together if together > 0 else 1.0,
+        "comm_busy_fraction": min(1.0, max(busy, 1e-9)),
         "comm_bytes": numel * 4,
         "comm_alone_s": ca,
         "comm_with_compute_s": cw,
@@ -162,3 +232,8 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
         "optimizer_step_s": upd_opt,
         "optimizer_overhead_s": opt_over,
     }
+    try:
+        out["cluster_interference"] = cluster_interference(out)[0]
+    except DearsimError:  # a slowdown no x explains: left out, validate says why
+        pass
+    return out

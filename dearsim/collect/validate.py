@@ -13,8 +13,13 @@ Iteration time = median over the timed steps (after warm-up) of the interval bet
 starts on rank 0. The parent process then simulates each run with :func:`dearsim.simulate`
 from the collected trace and the calibrated network (``ddp`` with the same
 ``bucket_cap_mb``, ``dear`` with the same groups and ``prefetch="next"``, ``wfbp``) and
-writes ``schedule, setting, ranks, measured_ms, predicted_ms, error_pct`` (plus
-``predicted_cal_ms, error_cal_pct`` when interference terms are given).
+writes ``schedule, setting, ranks, measured_ms, predicted_ms, error_pct``. With the terms of
+``collect interference`` it adds three predictions, each with its error:
+
+* ``predicted_x_ms``: the same trace on a ``Cluster(ranks, interference=x)``, ``x`` from
+  :func:`~dearsim.collect.interference.cluster_interference` (the model's own parameter);
+* ``predicted_cal_ms``: the trace with the terms applied (:func:`calibrated_trace`), no ``x``;
+* ``predicted_cal_x_ms``: both.
 
 Correctness: before timing, one step of DeAR and one of WFBP are compared with one step of
 DDP from the same initial parameters; the largest absolute parameter difference is reported
@@ -230,28 +235,47 @@ def calibrated_trace(trace: Any, terms: dict[str, Any], schedule: str) -> Any:
     )
 
 
+#: the predictions of a row: (column stem, what it is); ``predicted_<stem>ms`` and
+#: ``error_<stem>pct``
+PREDICTIONS = (
+    ("", "trace + network"),
+    ("x_", "+ interference x"),
+    ("cal_", "+ terms"),
+    ("cal_x_", "+ terms + x"),
+)
+
+
 def predict(result: dict[str, Any], trace: Any, network: Any,
             terms: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Measured and predicted times of every run; with ``terms``, also the predictions with
+    the interference parameter, with the terms applied to the trace, and with both."""
     from ..api import simulate
+    from ..cluster import Cluster
+    from .interference import cluster_interference
 
     ranks = int(result["world"])
+    x = cluster_interference(terms)[0] if terms else 0.0
     out = []
     for r in result["rows"]:
         opts = dict(r["options"])
         if r["schedule"] == "dear":
             opts = {"groups": [list(g) for g in r["groups"]], "prefetch": "next"}
-        pred = simulate(trace, network, ranks, r["schedule"], opts, iterations=12, warmup=2)
-        row = {
+        row: dict[str, Any] = {
             "schedule": r["schedule"], "setting": r["setting"], "ranks": ranks,
             "measured_ms": r["measured_s"] * 1e3,
-            "predicted_ms": pred.iteration_time_s * 1e3,
         }
-        row["error_pct"] = (row["predicted_ms"] / row["measured_ms"] - 1) * 100
+        runs = [("", trace, Cluster(ranks))]
         if terms:
             ct = calibrated_trace(trace, terms, r["schedule"])
-            p2 = simulate(ct, network, ranks, r["schedule"], opts, iterations=12, warmup=2)
-            row["predicted_cal_ms"] = p2.iteration_time_s * 1e3
-            row["error_cal_pct"] = (row["predicted_cal_ms"] / row["measured_ms"] - 1) * 100
+            slowed = Cluster(ranks, interference=x)
+            runs += [("x_", trace, slowed), ("cal_", ct, Cluster(ranks)),
+                     ("cal_x_", ct, slowed)]
+            row["interference"] = x
+        for stem, tr, cluster in runs:
+            pred = simulate(tr, network, cluster, r["schedule"], opts, iterations=12,
+                            warmup=2)
+            row[f"predicted_{stem}ms"] = pred.iteration_time_s * 1e3
+            row[f"error_{stem}pct"] = (pred.iteration_time_s * 1e3 / row["measured_ms"] - 1) * 100
         if r["schedule"] == "dear":
             row["setting"] += f" groups={len(r['groups'])}"
         out.append(row)
@@ -260,9 +284,12 @@ def predict(result: dict[str, Any], trace: Any, network: Any,
 
 def write_rows(rows: list[dict[str, Any]], path: Path, extra: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    cols = ["schedule", "setting", "ranks", "measured_ms", "predicted_ms", "error_pct"]
-    if any("predicted_cal_ms" in r for r in rows):
-        cols += ["predicted_cal_ms", "error_cal_pct"]
+    cols = ["schedule", "setting", "ranks", "measured_ms"]
+    for stem, _ in PREDICTIONS:
+        if any(f"predicted_{stem}ms" in r for r in rows):
+            cols += [f"predicted_{stem}ms", f"error_{stem}pct"]
+    if any("interference" in r for r in rows):
+        cols.append("interference")
     cols += list(extra)
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
