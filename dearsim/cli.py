@@ -88,6 +88,11 @@ StallOpt = Annotated[
     typer.Option("--stall", help="WORKER:EVERY:MS[:OFFSET]: the worker stops for MS "
                  "milliseconds every EVERY iterations (repeatable)."),
 ]
+InterferenceOpt = Annotated[
+    float,
+    typer.Option("--interference", help="Compute runs at rate 1/(1+X) while a collective is in "
+                 "flight (0: off; SimPy engine only)."),
+]
 AlgorithmOpt = Annotated[
     str | None,
     typer.Option("--algorithm", help="For a hierarchical network or topology: ring (one flat "
@@ -102,14 +107,14 @@ EngineOpt = Annotated[
 
 def cluster_from_options(
     workers: int, slowdown: str | None, stragglers: int, straggler_slowdown: float,
-    jitter_cv: float, seed: int, stall: list[str] | None,
+    jitter_cv: float, seed: int, stall: list[str] | None, interference: float = 0.0,
 ) -> Any:
     """The worker count, or a :class:`~dearsim.cluster.Cluster` when an option asks for
     one; every mistake is one line naming the option."""
     from .cluster import Cluster, Stall
 
     if (slowdown is None and stragglers == 0 and straggler_slowdown == 1.0
-            and jitter_cv == 0.0 and not stall):
+            and jitter_cv == 0.0 and not stall and interference == 0.0):
         return workers
     slow = None
     if slowdown is not None:
@@ -136,11 +141,11 @@ def cluster_from_options(
             raise DearsimError(f"--stall {item}: {exc}") from None
     flags = {"stragglers": "--stragglers", "straggler_slowdown": "--straggler-slowdown",
              "slowdown": "--slowdown", "jitter": "--jitter-cv", "seed": "--seed",
-             "stall": "--stall"}
+             "stall": "--stall", "interference": "--interference"}
     try:
         return Cluster.build(workers, slowdown=slow, stragglers=stragglers,
                              straggler_slowdown=straggler_slowdown, jitter_cv=jitter_cv,
-                             seed=seed, stalls=stalls)
+                             seed=seed, stalls=stalls, interference=interference)
     except DearsimError as exc:
         msg = str(exc)
         flag = next((f for k, f in flags.items() if msg.startswith(k)), None)
@@ -193,6 +198,7 @@ def simulate_cmd(
     jitter_cv: JitterOpt = 0.0,
     seed: SeedOpt = 0,
     stall: StallOpt = None,
+    interference: InterferenceOpt = 0.0,
     algorithm: AlgorithmOpt = None,
     engine: EngineOpt = "simpy",
     timeline: Annotated[
@@ -218,7 +224,7 @@ def simulate_cmd(
     options = dict(parse_sets(set_))
     record = timeline is not None or rank_traces is not None
     cluster = cluster_from_options(workers, slowdown, stragglers, straggler_slowdown,
-                                   jitter_cv, seed, stall)
+                                   jitter_cv, seed, stall, interference)
     net = network_with_algorithm(network, algorithm)
     loaded = load_trace(trace) if record else trace
     result = simulate(
@@ -333,6 +339,7 @@ def compare_cmd(
     jitter_cv: JitterOpt = 0.0,
     seed: SeedOpt = 0,
     stall: StallOpt = None,
+    interference: InterferenceOpt = 0.0,
     algorithm: AlgorithmOpt = None,
     engine: EngineOpt = "simpy",
     gantt: Annotated[
@@ -359,7 +366,7 @@ def compare_cmd(
         for n in takers:
             options[n][opt] = value
     cluster = cluster_from_options(workers, slowdown, stragglers, straggler_slowdown,
-                                   jitter_cv, seed, stall)
+                                   jitter_cv, seed, stall, interference)
     net = network_with_algorithm(network, algorithm)
     comp = compare(
         trace,

@@ -101,6 +101,9 @@ class ClusterBlock(BaseModel):
     #: log-normal per-op jitter (mean 1) with this coefficient of variation, seeded by ``seed``
     jitter_cv: NonNegFloat = 0.0
     stalls: list[StallEntry] = Field(default_factory=list)
+    #: compute runs at rate 1/(1 + interference) while a collective is in flight (0: off;
+    #: SimPy engine only; ``dearsim collect interference`` measures it)
+    interference: NonNegFloat = 0.0
 
 
 #: The ``cluster:`` keys, in the order the results' columns list them.
@@ -715,6 +718,10 @@ def _build(
                                         f"{scalars['warmup'] + 2}")
     batch = scalars["batch_size"] if scalars["batch_size"] is not None else trace.batch_size
     cluster_settings = _cluster(res, cluster, cluster_paths, workers, wpath, scalars["seed"])
+    if cluster_settings.get("interference") and cfg.engine == "fast":
+        raise res.fail(cluster_paths.get("interference", ("cluster", "interference")),
+                       "interference needs engine: simpy (the fast evaluator does not model "
+                       "it)")
     res.check_work(trace.sha256, sched.name, options, scalars["iterations"],
                    point["schedule"][1])
     return RunSpec(

@@ -52,7 +52,8 @@ HIERARCHY_FIELDS = ("algorithm", "gpus_per_node", "nics_per_node")
 HIERARCHY_COLUMNS = tuple(f"network.{f}" for f in HIERARCHY_FIELDS)
 
 #: A run's cluster (``cluster:`` in configs), as ``cluster.<key>`` columns: always filled
-#: (identical workers read 0 stragglers, slowdown 1, jitter 0), so they can be plotted;
+#: (identical workers read 0 stragglers, slowdown 1, jitter 0, interference 0), so they can
+#: be plotted;
 #: ``cluster.slowdown`` and ``cluster.stalls`` are JSON (empty for none), ``seed`` is the
 #: jitter's seed (empty without jitter).
 CLUSTER_COLUMNS = (
@@ -60,6 +61,7 @@ CLUSTER_COLUMNS = (
     "cluster.straggler_slowdown",
     "cluster.jitter_cv",
     "seed",
+    "cluster.interference",
     "cluster.slowdown",
     "cluster.stalls",
 )
@@ -109,7 +111,7 @@ COLUMNS = (
 #: Numeric columns that may be missing: floats (NaN when missing) in every table format.
 NUMERIC = (*NETWORK_COLUMNS, "network.gpus_per_node", "network.nics_per_node", "batch_size",
            "cluster.stragglers", "cluster.straggler_slowdown", "cluster.jitter_cv", "seed",
-           *METRICS, "n_buckets")
+           "cluster.interference", *METRICS, "n_buckets")
 
 
 def speedup(t_baseline: float, t: float) -> float:
@@ -146,6 +148,7 @@ def cluster_columns(settings: dict[str, Any]) -> dict[str, Any]:
         "cluster.straggler_slowdown": settings.get("straggler_slowdown", 1.0),
         "cluster.jitter_cv": settings.get("jitter_cv", 0.0),
         "seed": settings.get("seed"),
+        "cluster.interference": settings.get("interference", 0.0),
         "cluster.slowdown": json.dumps(slow) if slow else None,
         "cluster.stalls": json.dumps(stalls, sort_keys=True) if stalls else None,
     }

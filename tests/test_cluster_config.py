@@ -264,3 +264,30 @@ def test_the_hierarchy_table_in_the_docs_is_what_the_shipped_config_computes() -
             assert round(row["iteration_time_s"] * 1e3, 1) == table_[r.schedule][col]
             checked += 1
     assert checked == 18
+
+
+def test_interference_from_configs_and_the_command_line(
+        folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = ("networks: [10GbE]\nworkers: [4]\nschedules: [wfbp, dear]\n"
+            "sweep:\n  grid:\n    cluster.interference: [0.0, 0.5]\n")
+    rows = _rows(folder, body)
+    trace = load_trace(folder / "t.csv")
+    for row in rows:
+        x = row["cluster.interference"]
+        want = dearsim.simulate(trace, "10GbE", Cluster.build(4, interference=x),
+                                row["scheduler"])
+        assert row["iteration_time_s"] == want.iteration_time_s
+    by = {(r["schedule"], r["cluster.interference"]): r["iteration_time_s"] for r in rows}
+    assert by[("wfbp", 0.5)] > by[("wfbp", 0.0)]  # the backward pass overlaps all-reduces
+    assert rows[0]["run_hash"] == load_config(config(
+        folder, "networks: [10GbE]\nworkers: [4]\nschedules: [wfbp, dear]\n", "p.yaml"
+    )).runs[0].run_hash  # interference 0 is identical workers
+    bad = config(folder, "networks: [10GbE]\nworkers: [4]\nengine: fast\n"
+                         "cluster: {interference: 0.2}\n", "bad.yaml")
+    with pytest.raises(DearsimError, match=r"bad.yaml:5: cluster.interference: interference "
+                                           r"needs engine: simpy"):
+        load_config(bad)
+    rc, out, err = run(capsys, "simulate", "--trace", folder / "t.csv", "--network", "10GbE",
+                       "--workers", 4, "--scheduler", "wfbp", "--interference", 0.5, "--json")
+    assert rc == 0, err
+    assert json.loads(out)["iteration_time_s"] == by[("wfbp", 0.5)]
