@@ -359,10 +359,11 @@ class _Streams:
             hit = self._cache[key] = self.stretch(ops)
         return hit
 
-    def sums(self, kind: str, segments: Sequence[Sequence[int]]) -> np.ndarray:
+    def sums(self, kind: str, segments: Sequence[Sequence[int]], key: Any) -> np.ndarray:
         """Per class, each segment of ``kind`` ops (``"f"``, ``"b"``, or ``"u"``: this
-        iteration's own update) summed as a stretch: ``(C, len(segments))``."""
-        key = (kind, tuple(map(tuple, segments)))
+        iteration's own update) summed as a stretch: ``(C, len(segments))``, cached under
+        ``key`` (something that tells these segments apart)."""
+        key = ("sums", kind, key)
         hit = self._cache.get(key)
         if hit is None:
             d = self.f if kind == "f" else (self.b if kind == "b" else self.u_own)
@@ -951,6 +952,7 @@ def _run_fsdp(schedule: Fsdp, trace: Trace, costs: LinearCosts, cluster: Cluster
     bwd_segs = [list(range(b, u.first - 1, -1)) for u, b in zip(units, ends)]
     bwd_segs.append(list(range((units[0].first if m else nl) - 1, -1, -1)))
     u_seg = [st.has_update]
+    key = ("fsdp", tuple(starts), tuple(u.first for u in units))  # names the stretches
     ag_d = [costs.time(Op.ALL_GATHER, u.nbytes) for u in units]
     rs_d = [costs.time(Op.REDUCE_SCATTER, u.nbytes) for u in units]
     u_bytes = np.array([u.nbytes for u in units], dtype=np.int64)
@@ -966,8 +968,8 @@ def _run_fsdp(schedule: Fsdp, trace: Trace, costs: LinearCosts, cluster: Cluster
     ranks = [r for _, r in cluster.groups()]
     for it in range(n):
         sti = st.at(it)
-        fw = sti.sums("f", fwd_segs)
-        bw = sti.sums("b", bwd_segs)
+        fw = sti.sums("f", fwd_segs, key)
+        bw = sti.sums("b", bwd_segs, key)
         log = _Log()
         if m == 0:
             bpw = (t + fw[:, 0]) + bw[:, 0]
@@ -991,7 +993,7 @@ def _run_fsdp(schedule: Fsdp, trace: Trace, costs: LinearCosts, cluster: Cluster
                     a[:, 2].astype(np.int64), a[:, 3], a[:, 4], a[:, 5])
         # the barrier: the backward pass and every reduce-scatter; then the whole update
         barrier = np.maximum(bpw, link.free)
-        t = barrier + sti.sums("u", u_seg)[:, 0] if st.has_update else barrier
+        t = barrier + sti.sums("u", u_seg, None)[:, 0] if st.has_update else barrier
         logs.append(log)
         bp.append(float(bpw.max()))
         busy.append(sti.busy(True))
