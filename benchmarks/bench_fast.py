@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's dearsim
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_core import synthetic_trace  # noqa: E402
