@@ -44,7 +44,8 @@ How each schedule is computed (the rules are those of the schedule modules):
   iteration is computed: the merge compares absolute times. When collectives take no time
   (one worker, a network that costs nothing), several can start and end at one instant;
   their order within that instant may differ from the engine's, and nothing measured
-  depends on it.
+  depends on it. A network whose all-gathers take no time while its reduce-scatters do
+  (alpha = beta = 0 with gamma > 0) is refused: there the same-instant order changes times.
 
 Ties follow the engine: compute ends are handled before collective ends and ticks at the same
 instant (a tick takes every gradient ready at or before it; a chunk whose gradient is ready at
@@ -955,6 +956,13 @@ def _run_fsdp(schedule: Fsdp, trace: Trace, costs: LinearCosts, cluster: Cluster
     key = ("fsdp", tuple(starts), tuple(u.first for u in units))  # names the stretches
     ag_d = [costs.time(Op.ALL_GATHER, u.nbytes) for u in units]
     rs_d = [costs.time(Op.REDUCE_SCATTER, u.nbytes) for u in units]
+    if m and min(ag_d) == 0.0 and max(rs_d) > 0.0:
+        raise DearsimError(
+            "the fast evaluator does not run fsdp on a network whose all-gathers take no time"
+            " while its reduce-scatters do (which of a reduce-scatter and an all-gather posted"
+            " at the same instant goes first then follows the engine's event order, and changes"
+            " the times); use the SimPy engine (engine='simpy')"
+        )
     u_bytes = np.array([u.nbytes for u in units], dtype=np.int64)
     u_first = np.array([u.first for u in units], dtype=np.int64)
     u_last = np.array([u.last for u in units], dtype=np.int64)

@@ -257,6 +257,19 @@ def test_collectives_that_take_no_time(case, one):
     compare(trace, costs, cluster, opts, same_order=False)
 
 
+def test_all_gathers_that_take_no_time_beside_reduce_scatters_that_do_are_refused():
+    # alpha = beta = 0, gamma > 0: an all-gather takes no time, a reduce-scatter does, and
+    # which goes first at one instant (the engine's event order) changes the times
+    trace = dearsim.Trace.from_layers([MS, 0.0, MS], [MS, 0.0, MS], [2_000_000] * 3)
+    net = AlphaBeta(0.0, 0.0, 1e-9)
+    r = dearsim.simulate(trace, net, 4, "fsdp", {"threshold_mb": None})
+    assert r.iteration_time_s > 0
+    with pytest.raises(dearsim.DearsimError, match="all-gathers take no time"):
+        fast.simulate(trace, net, 4, "fsdp", {"threshold_mb": None})
+    # a network that costs nothing at all, or one worker, runs (tests above)
+    fast.simulate(trace, AlphaBeta(0.0, 0.0), 4, "fsdp")
+
+
 @FEW
 @given(data=st.data())
 def test_simulate_engine_fast_is_the_engines_result(data):
