@@ -165,7 +165,7 @@ def setups(draw):
 
 @pytest.mark.parametrize("limit", [True, False], ids=["limit", "no-limit"])
 @pytest.mark.parametrize("prefetch", [True, False], ids=["prefetch", "no-prefetch"])
-@FEW
+@SETTINGS
 @given(data=st.data())
 def test_fast_equals_engine(prefetch, limit, data):
     trace = data.draw(traces())
