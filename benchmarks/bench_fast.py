@@ -5,11 +5,11 @@
 
 Two tables (markdown on stdout):
 
-1. every schedule on the synthetic 400-layer trace of ``bench_core.py`` (seed 0), 64
-   identical workers, 12 iterations: median ms per call of ``dearsim.simulate`` (engine) and
-   of ``dearsim.fast.simulate`` (the same call: schedule creation, its plan, the run, the
-   metrics) and of ``dearsim.fast.run`` alone with the schedule built once (what a search
-   pays per evaluation), and the ratios;
+1. every schedule (``fsdp`` included) on the synthetic 400-layer trace of ``bench_core.py``
+   (seed 0), 64 identical workers, 12 iterations: median ms per call of ``dearsim.simulate``
+   (engine) and of ``dearsim.fast.simulate`` (the same call: schedule creation, its plan,
+   the run, the metrics) and of ``dearsim.fast.run`` alone with the schedule built once (what
+   a search pays per evaluation), and the ratios;
 2. 1024 workers of 1024 different speeds (slowdowns 1.0 .. 2.0) on ResNet-50
    (``traces/resnet50-b64.csvy``), 5 iterations, 10GbE: the fast evaluator per schedule.
 
@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's dearsim
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_core import synthetic_trace  # noqa: E402

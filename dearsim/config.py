@@ -153,7 +153,8 @@ class Config(BaseModel):
     iterations: PosInt = 10
     warmup: NonNegInt = 2
     #: the evaluator: ``simpy`` (the reference engine) or ``fast`` (the SimPy-free one:
-    #: the same numbers within 1e-9, several times faster; not for ``fsdp``)
+    #: the same numbers within 1e-9, several times faster; every schedule, but not
+    #: ``cluster.interference``)
     engine: Literal["simpy", "fast"] = "simpy"
     #: worker speeds, stragglers, jitter, stalls (default: identical workers)
     cluster: ClusterBlock = Field(default_factory=ClusterBlock)

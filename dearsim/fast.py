@@ -33,6 +33,19 @@ How each schedule is computed (the rules are those of the schedule modules):
   pass's per-layer waits are a ``maximum.accumulate``. Every iteration is computed (no
   shifted copies): its posting order compares absolute times, which must round as the
   engine's do.
+* **FSDP**: which free event each of the host's all-gathers waits for (the rate limiter)
+  depends only on how many events the host finds queued when an iteration starts, so the
+  host's program is replayed once per queue length. An iteration is then one pass over its
+  all-gathers in posting order, vectorised over the worker classes (a single class uses
+  plain floats): each unit's forward ops, or backward ops up to its gradient, follow its
+  all-gather; the reduce-scatters are merged into the link by the time they are fully
+  posted, before an all-gather fully posted at the same instant (the engine handles the
+  compute end that posts a reduce-scatter before the event that resumes the host). Every
+  iteration is computed: the merge compares absolute times. When collectives take no time
+  (one worker, a network that costs nothing), several can start and end at one instant;
+  their order within that instant may differ from the engine's, and nothing measured
+  depends on it. A network whose all-gathers take no time while its reduce-scatters do
+  (alpha = beta = 0 with gamma > 0) is refused: there the same-instant order changes times.
 
 Ties follow the engine: compute ends are handled before collective ends and ticks at the same
 instant (a tick takes every gradient ready at or before it; a chunk whose gradient is ready at
@@ -43,6 +56,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +73,7 @@ from .schedules import Schedule
 from .schedules.base import backward_segments, grad_tensors
 from .schedules.bytescheduler import ByteScheduler, layer_chunks
 from .schedules.dear import Dear
+from .schedules.fsdp import MAX_INFLIGHT_ALL_GATHERS, Fsdp
 from .schedules.horovod import Horovod
 from .schedules.wfbp import Wfbp, WfbpFamily
 from .trace import Trace
@@ -298,6 +313,7 @@ class _Streams:
             self.fsum = np.array([math.fsum(r) for r in self.f.tolist()])
             self.bsum = np.array([math.fsum(r) for r in self.b.tolist()])
             self.usum = np.array([math.fsum(r) for r in self.u.tolist()])
+            self.u_own = self.u
         else:
             self.c = d.shape[0]
             self.f = d[:, 0, :]
@@ -306,6 +322,8 @@ class _Streams:
             self.fsum = self.f.sum(axis=1)
             self.bsum = self.b.sum(axis=1)
             self.usum = d[:, 2, :].sum(axis=1)
+            #: this iteration's own update (schedules with a barrier run it at the end)
+            self.u_own = d[:, 2, :]
         self.uf_pair = np.concatenate([self.u, self.f], axis=1)
 
     def at(self, it: int) -> _Streams:
@@ -340,6 +358,17 @@ class _Streams:
             else:
                 ops = fw
             hit = self._cache[key] = self.stretch(ops)
+        return hit
+
+    def sums(self, kind: str, segments: Sequence[Sequence[int]], key: Any) -> np.ndarray:
+        """Per class, each segment of ``kind`` ops (``"f"``, ``"b"``, or ``"u"``: this
+        iteration's own update) summed as a stretch: ``(C, len(segments))``, cached under
+        ``key`` (something that tells these segments apart)."""
+        key = ("sums", kind, key)
+        hit = self._cache.get(key)
+        if hit is None:
+            d = self.f if kind == "f" else (self.b if kind == "b" else self.u_own)
+            hit = self._cache[key] = seq_sums(d, segments)
         return hit
 
     def stretch(self, ops: Sequence[tuple[str, int]]) -> np.ndarray:
@@ -853,6 +882,170 @@ def _credit_loop(layers, ready, chunks, costs: LinearCosts, full: int, it: int, 
                 a[:, 3], a[:, 4], a[:, 5])
 
 
+# --------------------------------------------------------------------------- FSDP
+
+#: an all-gather of the FSDP host: ``(unit, tag, waits_for)`` (see :func:`_fsdp_host`)
+_Gather = tuple[int, int, "tuple[int, int] | None"]
+
+
+def _fsdp_host(m: int, prefetch: bool, limit: int | None, stale: int
+               ) -> tuple[list[_Gather], int]:
+    """One iteration of the FSDP host thread (:meth:`~dearsim.schedules.fsdp.Fsdp._host`)
+    replayed on its queue of free events, which starts with ``stale`` events of earlier
+    iterations (all in the past: waiting for one never delays the host). Returns the
+    all-gathers in posting order as ``(unit, tag, waits_for)``, ``waits_for`` being ``None``
+    or ``(kind, unit)``, the free event of this iteration the rate limiter waits for (kind
+    0: the unit's forward ops end; 1: its gradient is ready), and the events left queued."""
+    queue: deque[tuple[int, int] | None] = deque([None] * stale)
+    out: list[_Gather] = []
+
+    def gather(j: int, tag: int) -> None:
+        wait = queue.popleft() if limit is not None and len(queue) >= limit else None
+        out.append((j, tag, wait))
+
+    for j in range(m):  # forward hooks
+        gather(j, 0)
+        if j != 0:
+            queue.append((0, j))
+    prefetched: set[int] = set()
+    for j in range(m - 1, -1, -1):  # backward hooks
+        if j != 0 and j not in prefetched:
+            gather(j, 1)
+        if prefetch and j - 1 >= 1:
+            gather(j - 1, 1)
+            prefetched.add(j - 1)
+        queue.append((1, j))
+    return out, len(queue)
+
+
+class _FifoLink:
+    """The link as the engine computes it, one collective at a time (the same floats)."""
+
+    __slots__ = ("free", "rows")
+
+    def __init__(self) -> None:
+        self.free = 0.0
+        self.rows: list[tuple[int, int, int, float, float, float]] = []
+
+    def post(self, op: int, unit: int, tag: int, posted: float, first: float, d: float) -> float:
+        """Collective ``op`` of ``unit``, fully posted at ``posted`` (first post at
+        ``first``), lasting ``d``; returns its end."""
+        free = self.free
+        end = posted + ((free - posted) + d) if free > posted else posted + d
+        self.rows.append((op, unit, tag, first, end - d, end))
+        self.free = end
+        return end
+
+
+def _run_fsdp(schedule: Fsdp, trace: Trace, costs: LinearCosts, cluster: Cluster, n: int
+              ) -> FastRun:
+    st = _streams(trace, cluster)
+    units = schedule.units(trace)
+    m = len(units)
+    nl = st.n
+    opts = schedule.options
+    limit = MAX_INFLIGHT_ALL_GATHERS if opts.limit_all_gathers else None
+    # The schedule's stretches: each unit's forward ops; each unit's backward ops down to
+    # its gradient, then the layers before U_0's first gradient (no units: one stretch each).
+    starts = [0] + [u.first for u in units[1:]]
+    ends = [s - 1 for s in starts[1:]] + [nl - 1]
+    fwd_segs = [list(range(a, b + 1)) for a, b in zip(starts, ends)]
+    bwd_segs = [list(range(b, u.first - 1, -1)) for u, b in zip(units, ends)]
+    bwd_segs.append(list(range((units[0].first if m else nl) - 1, -1, -1)))
+    u_seg = [st.has_update]
+    key = ("fsdp", tuple(starts), tuple(u.first for u in units))  # names the stretches
+    ag_d = [costs.time(Op.ALL_GATHER, u.nbytes) for u in units]
+    rs_d = [costs.time(Op.REDUCE_SCATTER, u.nbytes) for u in units]
+    if m and min(ag_d) == 0.0 and max(rs_d) > 0.0:
+        raise DearsimError(
+            "the fast evaluator does not run fsdp on a network whose all-gathers take no time"
+            " while its reduce-scatters do (which of a reduce-scatter and an all-gather posted"
+            " at the same instant goes first then follows the engine's event order, and changes"
+            " the times); use the SimPy engine (engine='simpy')"
+        )
+    u_bytes = np.array([u.nbytes for u in units], dtype=np.int64)
+    u_first = np.array([u.first for u in units], dtype=np.int64)
+    u_last = np.array([u.last for u in units], dtype=np.int64)
+    hosts: dict[int, tuple[list[_Gather], int]] = {}  # the host's program by queue length
+    stale = 0
+    link = _FifoLink()
+    t = np.zeros(st.c)  # when each class starts the iteration (and its host thread)
+    bp: list[float] = []
+    busy: list[np.ndarray] = []
+    logs: list[_Log] = []
+    ranks = [r for _, r in cluster.groups()]
+    for it in range(n):
+        sti = st.at(it)
+        fw = sti.sums("f", fwd_segs, key)
+        bw = sti.sums("b", bwd_segs, key)
+        log = _Log()
+        if m == 0:
+            bpw = (t + fw[:, 0]) + bw[:, 0]
+        else:
+            if stale not in hosts:
+                hosts[stale] = _fsdp_host(m, opts.backward_prefetch, limit, stale)
+            gathers, stale = hosts[stale]
+            link.rows = []
+            if st.c == 1:  # plain floats: numpy calls on one value cost more than the work
+                end = _fsdp_iteration(gathers, fw[0].tolist(), bw[0].tolist(), float(t[0]),
+                                      link, ag_d, rs_d, max, float, float)
+                bpw = np.array([end])
+            else:
+                bpw = _fsdp_iteration(gathers, np.ascontiguousarray(fw.T),
+                                      np.ascontiguousarray(bw.T), t, link, ag_d, rs_d,
+                                      np.maximum, lambda x: float(x.max()),
+                                      lambda x: float(x.min()))
+            a = np.array(link.rows)
+            k = a[:, 1].astype(np.int64)
+            log.add(a[:, 0].astype(np.int8), u_bytes[k], it, u_first[k], u_last[k],
+                    a[:, 2].astype(np.int64), a[:, 3], a[:, 4], a[:, 5])
+        # the barrier: the backward pass and every reduce-scatter; then the whole update
+        barrier = np.maximum(bpw, link.free)
+        t = barrier + sti.sums("u", u_seg, None)[:, 0] if st.has_update else barrier
+        logs.append(log)
+        bp.append(float(bpw.max()))
+        busy.append(sti.busy(True))
+    return _finish(n, bp, busy, logs, n, ranks=ranks)
+
+
+def _fsdp_iteration(gathers: list[_Gather], fw: Any, bw: Any, t: Any, link: _FifoLink,
+                    ag_d: list[float], rs_d: list[float], mx: Any, hi: Any, lo: Any) -> Any:
+    """The collectives of one FSDP iteration on ``link`` and each class's backward-pass
+    end. ``fw[j]``/``bw[j]``: per class, unit ``j``'s forward and backward stretch
+    (``bw[m]``: the layers before U_0's first gradient); ``t``: when each class starts.
+    Per-class values are numpy arrays (``mx`` = ``np.maximum``, ``hi``/``lo`` the largest
+    and smallest as a float) or, for one class, floats.
+
+    The host's all-gathers are taken in posting order; a unit's compute follows its
+    all-gather (forward ops; backward ops up to its gradient, which posts its
+    reduce-scatter). The link takes collectives in the order they are fully posted (the
+    last class posts them); a reduce-scatter fully posted at the instant an all-gather is
+    goes first: it is posted as a compute op ends, while the host thread is resumed by an
+    event fired at that instant, handled after the compute ends."""
+    m = len(ag_d)
+    events: list[list[Any]] = [[None] * m, [None] * m]  # per unit: fwd_done, grads
+    host = clock = t
+    pending: deque[tuple[int, int, int, float, float, float]] = deque()  # reduce-scatters
+    for j, tag, wait in gathers:
+        if wait is not None:
+            host = mx(host, events[wait[0]][wait[1]])
+        posted = hi(host)
+        while pending and pending[0][3] <= posted:
+            link.post(*pending.popleft())
+        end = link.post(_AG, j, tag, posted, lo(host), ag_d[j])
+        if tag == 0:  # unit j's forward ops
+            clock = mx(clock, end) + fw[j]
+        else:  # unit j's backward ops up to its gradient; then its reduce-scatter
+            clock = mx(clock, end) + bw[j]
+            pending.append((_RS, j, 0, hi(clock), lo(clock), rs_d[j]))
+        events[tag][j] = clock
+    clock = clock + bw[0]  # U_0, the root: it has no all-gather in the backward pass
+    pending.append((_RS, 0, 0, hi(clock), lo(clock), rs_d[0]))
+    for rs in pending:
+        link.post(*rs)
+    return clock + bw[m]
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -876,13 +1069,8 @@ def run(
         return _run_dear(schedule, trace, costs, cluster, iterations)
     if isinstance(schedule, ByteScheduler):
         return _run_bytescheduler(schedule, trace, costs, cluster, iterations)
-    from .schedules.fsdp import Fsdp
-
     if isinstance(schedule, Fsdp):
-        raise DearsimError(
-            "scheduler 'fsdp' runs on the SimPy engine only (dearsim.simulate); the fast"
-            " evaluator does not support it"
-        )
+        return _run_fsdp(schedule, trace, costs, cluster, iterations)
     raise DearsimError(f"the fast evaluator does not know scheduler {schedule.name!r}")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import dearsim
-from dearsim import AlphaBeta, DearsimError, fast, schedules
+from dearsim import AlphaBeta, fast
 
 NET = AlphaBeta(0.0, 1e-9)
 MS = 1e-3
@@ -101,7 +101,15 @@ def test_heterogeneous_and_jittered_workers_run():
     assert len(r.worker_wait_s) == 4
 
 
-def test_fast_evaluator_refuses_fsdp():
-    tr = dearsim.Trace.from_layers([MS], [MS], [100])
-    with pytest.raises(DearsimError, match="SimPy engine only"):
-        fast.run(schedules.create("fsdp"), tr, NET.costs(2), dearsim.Cluster(2), 4)
+def test_fast_evaluator_gives_the_same_timelines():
+    # the examples above on the fast evaluator (tests/test_fast_fsdp.py checks it on random
+    # workloads): the same iteration times and bytes
+    for layers, opts, period in ((2, None, 6), (4, None, 11)):
+        r = run(layers, opts)
+        tr = dearsim.Trace.from_layers([MS] * layers, [MS] * layers, [2_000_000] * layers)
+        f = fast.simulate(tr, NET, 2, "fsdp", {"threshold_mb": None, **(opts or {})},
+                          iterations=6)
+        assert f.iteration_time_s == pytest.approx(period * MS)
+        assert f.iteration_time_s == pytest.approx(r.iteration_time_s, rel=1e-12)
+        assert (f.comm_bytes, f.collectives, f.buckets) == (r.comm_bytes, r.collectives,
+                                                            r.buckets)

@@ -121,6 +121,5 @@ def test_schedules_run_on_a_hierarchy_and_fast_agrees(name):
     r = dearsim.simulate(tr, topo, 8, name, iterations=8)
     flat = dearsim.simulate(tr, topo.with_algorithm("ring"), 8, name, iterations=8)
     assert r.iteration_time_s > 0 and flat.iteration_time_s > 0
-    if name != "fsdp":
-        f = fast.simulate(tr, topo, 8, name, iterations=8)
-        assert f.iteration_time_s == pytest.approx(r.iteration_time_s, rel=1e-9)
+    f = fast.simulate(tr, topo, 8, name, iterations=8)
+    assert f.iteration_time_s == pytest.approx(r.iteration_time_s, rel=1e-9)

@@ -31,8 +31,6 @@ def both(name, trace, net, cluster, opts=None, iterations=9):
     costs = net.costs(cluster.workers)
     a = engine.run(sched, trace, costs, cluster, iterations)
     ra = measure(a, 2, scheduler=name, workers=cluster.workers, **KW)
-    if name == "fsdp":
-        return a, None, ra, None
     b = fast.run(sched, trace, costs, cluster, iterations)
     rb = fast.measure(b, 2, scheduler=name, workers=cluster.workers, **KW)
     return a, b, ra, rb

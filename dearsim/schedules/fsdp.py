@@ -31,8 +31,9 @@ all-gather and the previous unit's ops; each unit's backward ops wait for its ba
 all-gather; the reduce-scatter of ``U_j`` is posted when its gradients are ready; the barrier
 waits for the backward pass and every reduce-scatter, then the whole update runs.
 
-All-gathers carry tag 0 in the forward pass and tag 1 in the backward pass. Only the SimPy
-engine runs this schedule; :mod:`dearsim.fast` refuses it with a clear error.
+All-gathers carry tag 0 in the forward pass and tag 1 in the backward pass. Both evaluators
+run this schedule (:mod:`dearsim.fast` replays the host's rate limiter and merges the
+reduce-scatters into the link by the time they are fully posted).
 """
 
 from __future__ import annotations
