@@ -287,6 +287,10 @@ def test_simulate_engine_fast_is_the_engines_result(data):
     for k, v in a.to_dict().items():
         if isinstance(v, float):
             assert _near(b.to_dict()[k], v, a.iteration_time_s), k
+        elif k == "worker_wait_s":
+            assert len(v) == len(b.to_dict()[k]) == cluster.workers
+            for x, y in zip(b.to_dict()[k], v):
+                assert _near(x, y, a.iteration_time_s), k
         else:
             assert b.to_dict()[k] == v, k
     assert len(b.worker_wait_s) == cluster.workers
