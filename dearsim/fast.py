@@ -269,6 +269,16 @@ def seq_sums(d: np.ndarray, segments: Sequence[Sequence[int]]) -> np.ndarray:
     if maxlen == 0:
         return np.zeros((c, m))
     flat = np.fromiter((x for s in segments for x in s), dtype=np.int64, count=int(lens.sum()))
+    if c * m >= 256 and maxlen * 4 <= c * m:
+        # Many classes: add position by position, on (C, m) arrays; the same additions in
+        # the same order as the accumulate below, without its (C, m, maxlen) copy.
+        idx = np.full((m, maxlen), d.shape[1], dtype=np.int64)
+        idx[np.arange(maxlen)[None, :] < lens[:, None]] = flat
+        src = np.concatenate([d, np.zeros((c, 1))], axis=1)
+        acc = src[:, idx[:, 0]]
+        for k in range(1, maxlen):
+            acc += src[:, idx[:, k]]
+        return acc
     if c * m * maxlen <= 1 << 22:
         idx = np.full((m, maxlen), d.shape[1], dtype=np.int64)  # the pad column holds 0.0
         mask = np.arange(maxlen)[None, :] < lens[:, None]

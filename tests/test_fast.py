@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import (
     ALL_SCHEDULES,
@@ -249,3 +249,28 @@ def test_exact_ties(name, data):
     ]
     for r, w in zip(recs, want.collectives):
         assert (r.posted, r.start, r.end) == pytest.approx((w.posted, w.start, w.end), abs=1e-15)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_seq_sums_adds_each_segment_in_order_like_the_engine(data) -> None:
+    """Both of seq_sums' paths (few classes: one accumulate; many: position by position)
+    give, bit for bit, the sum a Python loop makes from 0.0 in the segment's order."""
+    import numpy as np
+
+    c = data.draw(st.sampled_from([1, 2, 300]))
+    n = data.draw(st.integers(1, 40))
+    d = np.array(data.draw(st.lists(st.lists(
+        st.floats(1e-7, 1e-2, allow_nan=False), min_size=n, max_size=n), min_size=c,
+        max_size=c)))
+    order = data.draw(st.permutations(range(n)))
+    cuts = sorted(data.draw(st.sets(st.integers(1, n - 1), max_size=n - 1)) if n > 1 else [])
+    bounds = [0, *cuts, n]
+    segments = [order[a:b] for a, b in zip(bounds, bounds[1:])] + [[]]
+    got = fast.seq_sums(d, segments)
+    for w in range(c):
+        for j, seg in enumerate(segments):
+            total = 0.0
+            for i in seg:
+                total += float(d[w, i])
+            assert got[w, j] == total
