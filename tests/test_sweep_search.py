@@ -280,3 +280,29 @@ def test_tables_take_rows_without_a_search_column(folder: Path, monkeypatch) -> 
     parquet = pd.read_parquet(out / "results.parquet")
     assert tuple(parquet.columns) == table.COLUMNS
     assert parquet["search"].notna().sum() == 12
+
+
+def test_a_search_that_fails_is_an_error_row_and_the_sweep_goes_on(folder: Path) -> None:
+    # The fitted preset has no fit for 100 workers: the search fails there, the row says
+    # why and what was asked; the other point runs.
+    cfg = config(folder, "networks: [10GbE-fit]\nworkers: [8, 100]\nschedules:\n"
+                         "  - {name: ddp, label: ddp-optimal, search: {method: optimal}}\n")
+    outcome = run_sweep(load_config(cfg), folder / "out", jobs=1)
+    assert outcome.failed == 1
+    ok, bad = outcome.rows
+    assert ok["status"] == "ok" and json.loads(ok["options"])["buckets"]
+    assert bad["status"] == "error" and "no fit for 100 workers" in bad["error"]
+    assert bad["options"] == "{}" and bad["iteration_time_s"] is None
+    assert json.loads(bad["search"]) == {"method": "optimal", "budget": None, "seed": None}
+
+
+def test_the_cli_refuses_a_bad_search_in_one_line(folder: Path, capsys) -> None:
+    from dearsim.cli import main
+
+    cfg = config(folder, LOC + "  - ddp\n  - {name: ddp, search: {method: partition}}\n")
+    assert main(["sweep", str(cfg), "--out", str(folder / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err, err
+    assert ":6: schedules[1].search.method: method 'partition' does not apply to schedule " \
+           "'ddp' (it has: scan, optimal)" in err
+    assert not (folder / "out").exists()  # refused before anything ran
