@@ -69,13 +69,27 @@ class TraceEntry(BaseModel):
     label: str | None = None
 
 
+class SearchEntry(BaseModel):
+    """A search that chooses a schedule's options for each run (``docs/search.md``): the
+    run simulates the best options it finds for its trace, network and workers."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["scan", "bayes", "optimal", "partition"]
+    #: grid points (scan), trials (bayes), evaluations (partition); default: the method's
+    budget: PosInt | None = None
+    #: the Bayesian tuner's seed (bayes only; default 0)
+    seed: NonNegInt | None = None
+
+
 class ScheduleEntry(BaseModel):
-    """A schedule with options, under a label (default: its name)."""
+    """A schedule with options, under a label (default: its name); or with a ``search``
+    that chooses its options for each run."""
 
     model_config = ConfigDict(extra="forbid")
     name: str
     label: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    search: SearchEntry | None = None
 
 
 class StallEntry(BaseModel):
@@ -196,6 +210,9 @@ class RunSpec:
     #: the cluster's settings that differ from identical workers (``Cluster.build``'s
     #: keywords; ``seed`` only with jitter); empty for identical workers
     cluster: dict[str, Any] = field(default_factory=dict)
+    #: A searched schedule's search (:func:`search_key`): the run simulates the options it
+    #: finds; None for a schedule run with its own options.
+    search: dict[str, Any] | None = None
 
     def identity(self) -> dict[str, Any]:
         """What the run computes and reports: everything its hash covers. Paths, the
@@ -219,6 +236,8 @@ class RunSpec:
             **({"engine": self.engine} if self.engine != "simpy" else {}),
             # identical workers keep the hashes they had before clusters were configurable
             **({"cluster": self.cluster} if self.cluster else {}),
+            # only when set: runs without a search keep the hashes they always had
+            **({"search": self.search} if self.search is not None else {}),
         }
 
     @cached_property
@@ -230,7 +249,7 @@ class RunSpec:
         """Hash of everything but the schedule: runs to compare against each other."""
         rest = {
             k: v for k, v in self.identity().items()
-            if k not in ("schedule", "scheduler", "options")
+            if k not in ("schedule", "scheduler", "options", "search")
         }
         return stable_hash(rest)
 
@@ -502,12 +521,64 @@ class _Resolver:
         if isinstance(ref, str):
             ref = ScheduleEntry(name=ref)
         if not isinstance(ref, ScheduleEntry):
-            raise self.fail(path, "a schedule is a name or {name, label, options}")
+            raise self.fail(path, "a schedule is a name, {name, label, options} or "
+                                  "{name, label, search}")
         try:
             schedules.create(ref.name, ref.options)
         except DearsimError as exc:
             raise self.fail(path, str(exc)) from None
+        if ref.search is not None:
+            self.check_search(ref, path)
         return ref
+
+    def check_search(self, ref: ScheduleEntry, path: tuple[str | int, ...]) -> None:
+        """Refuse a search that cannot run: a method the schedule has not, a budget the
+        method does not take or too large, a seed for a method that draws nothing, options
+        beside it (the search chooses them), a missing scikit-optimize."""
+        import importlib.util
+
+        from .search import MAX_BUDGET, METHODS
+
+        spec = ref.search
+        assert spec is not None
+        at = (*path, "search")
+        valid = METHODS.get(ref.name, ())
+        if spec.method not in valid:
+            raise self.fail((*at, "method"),
+                            f"method {spec.method!r} does not apply to schedule {ref.name!r}"
+                            + (f" (it has: {', '.join(valid)})" if valid else
+                               " (no search method applies to it)"))
+        if spec.budget is not None and spec.method == "optimal":
+            raise self.fail((*at, "budget"), "method 'optimal' is exact and takes no budget")
+        if spec.budget is not None and spec.budget > MAX_BUDGET:
+            raise self.fail((*at, "budget"), f"must be at most {MAX_BUDGET:,}")
+        if spec.seed is not None and spec.method != "bayes":
+            raise self.fail((*at, "seed"), f"method {spec.method!r} draws nothing at random; "
+                                           "seed is for method 'bayes'")
+        if spec.seed is not None and spec.seed >= 2**32:
+            raise self.fail((*at, "seed"), "must be below 2**32")
+        if ref.options:
+            raise self.fail((*path, "options"), "a searched schedule takes no options: its "
+                                                "search chooses them")
+        if spec.method == "bayes" and importlib.util.find_spec("skopt") is None:
+            raise self.fail((*at, "method"), "method 'bayes' needs scikit-optimize: pip "
+                                             "install 'dearsim[search]'")
+
+
+def search_key(entry: ScheduleEntry) -> dict[str, Any] | None:
+    """A checked schedule entry's search as a run holds it (None without one): the method,
+    the budget it spends and the seed, defaults filled in, so that ``{method: bayes}`` and
+    ``{method: bayes, seed: 0, budget: 10}`` are one run."""
+    if entry.search is None:
+        return None
+    from .search import effective_budget
+
+    spec = entry.search
+    return {
+        "method": spec.method,
+        "budget": effective_budget(entry.name, spec.method, spec.budget),
+        "seed": (spec.seed or 0) if spec.method == "bayes" else None,
+    }
 
 
 # --------------------------------------------------------------------------- expansion
@@ -707,7 +778,8 @@ def _build(
                 net[field_] = num
         elif key.startswith("options."):
             opt = key.partition(".")[2]
-            if opt in schedules.get(sched.name).Options.model_fields:
+            # a searched schedule's options are its search's: it runs once
+            if sched.search is None and opt in schedules.get(sched.name).Options.model_fields:
                 options[opt] = value
                 takers[opt] = True
                 try:
@@ -719,6 +791,9 @@ def _build(
                                         f"{scalars['warmup'] + 2}")
     batch = scalars["batch_size"] if scalars["batch_size"] is not None else trace.batch_size
     cluster_settings = _cluster(res, cluster, cluster_paths, workers, wpath, scalars["seed"])
+    if cluster_settings.get("interference") and search_key(sched) is not None:
+        raise res.fail(point["schedule"][1], "a searched schedule searches on the fast "
+                       "evaluator, which does not model cluster.interference")
     if cluster_settings.get("interference") and cfg.engine == "fast":
         raise res.fail(cluster_paths.get("interference", ("cluster", "interference")),
                        "interference needs engine: simpy (the fast evaluator does not model "
@@ -740,6 +815,7 @@ def _build(
         plugins=plugins,
         engine=cfg.engine,
         cluster=cluster_settings,
+        search=search_key(sched),
     )
 
 

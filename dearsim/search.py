@@ -4,7 +4,8 @@ Methods (``docs/search.md`` has the details):
 
 * ``scan``: one threshold over a log grid (1-256 MiB, ``budget`` points), exhaustively:
   ``ddp`` (``bucket_cap_mb``), ``horovod`` (``fusion_threshold_mb``), ``dear``
-  (``threshold_mb``).
+  (``threshold_mb``); the schedule's default (options ``{}``) when no grid point beats it,
+  so a scan never reports worse than the default.
 * ``bayes``: the real systems' tuners, reproduced with scikit-optimize's Gaussian-process
   minimiser (expected improvement, seeded): DeAR's one threshold over 1-256 MB in 10 trials;
   Horovod's autotuner over fusion threshold (0-64 MB) x cycle time (1-100 ms), up to 20
@@ -12,7 +13,7 @@ Methods (``docs/search.md`` has the details):
 * ``optimal``: the exactly optimal partition of the layers into contiguous buckets for the
   WFBP family (``wfbp``, ``ddp``, ``mgwfbp``), by dynamic programming over bucket boundaries.
 * ``partition``: non-uniform DeAR groups by a local search over group boundaries, started
-  from the best single threshold (so never worse than it).
+  from the scan's answer (so never worse than it, nor than the default).
 
 Why the dynamic program is exact (identical workers). With the global barrier, an iteration
 is ``update + forward`` followed by the backward pass, during which bucket ``k`` (a run of
@@ -34,6 +35,7 @@ heuristic there; the result is always re-measured with the evaluator.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import warnings
@@ -73,6 +75,21 @@ DEFAULT_BUDGET = {"scan": 64, "bayes": 0, "optimal": 0, "partition": 400}
 BAYES_TRIALS = {"dear": 10, "horovod": 20, "bytescheduler": 15}
 BAYES_RANDOM = {"dear": 3, "horovod": 5, "bytescheduler": 10}
 SCAN_LO_MB, SCAN_HI_MB = 1.0, 256.0
+#: the largest budget a sweep config may give a search (a typo must not start a search of
+#: days; ``dearsim search`` and :func:`search` take any)
+MAX_BUDGET = 10_000
+
+
+def effective_budget(scheduler: str, method: str, budget: int | None) -> int | None:
+    """What a search with ``budget`` (None: the method's default) spends: grid points
+    (``scan``), trials (``bayes``), evaluations (``partition``); None for ``optimal``."""
+    if method == "optimal":
+        return None
+    if budget is not None:
+        return budget
+    if method == "bayes":
+        return BAYES_TRIALS[scheduler]
+    return DEFAULT_BUDGET[method]
 
 
 @dataclass
@@ -188,13 +205,18 @@ def log_grid(points: int, lo: float = SCAN_LO_MB, hi: float = SCAN_HI_MB) -> lis
 
 
 def scan(setting: Setting, scheduler: str, budget: int) -> SearchResult:
+    """Every threshold of a ``budget``-point log grid, and the schedule's default: the best
+    of them (the default, as options ``{}``, when no grid point beats it; so a scan never
+    reports worse than the default)."""
     key = THRESHOLD_OPTION[scheduler]
     default = setting.time(scheduler, {})
-    history = []
+    history: list[tuple[dict[str, Any], float]] = []
     for mb in log_grid(budget):
         opts = {key: mb}
         history.append((opts, setting.time(scheduler, opts)))
     best_opts, best = min(history, key=lambda x: x[1])
+    if default < best:
+        best_opts, best = {}, default
     return SearchResult(
         scheduler=scheduler,
         method="scan",
@@ -212,7 +234,8 @@ def scan(setting: Setting, scheduler: str, budget: int) -> SearchResult:
 # --------------------------------------------------------------------------- bayes
 
 
-def bayes(setting: Setting, scheduler: str, budget: int, seed: int) -> SearchResult:
+def bayes(setting: Setting, scheduler: str, budget: int, seed: int,
+          references: bool = True) -> SearchResult:
     try:
         from skopt import gp_minimize
         from skopt.space import Integer, Real
@@ -261,7 +284,18 @@ def bayes(setting: Setting, scheduler: str, budget: int, seed: int) -> SearchRes
         history.append((opts, t))
         return t * 1e3  # ms: a well-scaled objective for the Gaussian process
 
-    with warnings.catch_warnings():
+    # One BLAS thread: the Gaussian process works on matrices of ``calls`` rows, where
+    # threads only cost their wake-ups, and a sweep runs a search in each of its worker
+    # processes, one per core: with BLAS threads of their own they fought for the cores
+    # (paper.yaml on 2 cores: 248 s instead of 38 s). threadpoolctl comes with scikit-learn.
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - depends on the environment
+        one_thread: Any = contextlib.nullcontext()
+    else:
+        one_thread = threadpool_limits(limits=1)
+
+    with warnings.catch_warnings(), one_thread:
         # skopt warns when it proposes a point twice (it then draws a random one)
         warnings.simplefilter("ignore", UserWarning)
         gp_minimize(
@@ -276,19 +310,21 @@ def bayes(setting: Setting, scheduler: str, budget: int, seed: int) -> SearchRes
     best_opts, best = history[best_i]
     # the best answer known, to say how far the tuner landed from it
     thr_t = thr_o = None
+    ref_t: float | None = None
+    ref_name: str | None = None
     sub = _fresh(setting)
-    if scheduler == "dear":
+    if references and scheduler == "dear":
         ref = scan(sub, scheduler, 64)
         ref_t, ref_name = ref.iteration_time_s, "scan of threshold_mb (64 points)"
         thr_t, thr_o = ref.threshold_time_s, ref.threshold_options
-    elif scheduler == "horovod":
+    elif references and scheduler == "horovod":
         grid = [{"fusion_threshold_mb": f, "cycle_time_ms": c}
                 for f in [1.0 / MIB, *log_grid(11, 0.25, 64)] for c in log_grid(12, 1, 100)]
         ref_t = min(sub.time(scheduler, o) for o in grid)
         ref_name = "12x12 grid of fusion threshold x cycle time"
         sc = scan(_fresh(setting), scheduler, 64)
         thr_t, thr_o = sc.threshold_time_s, sc.threshold_options
-    else:
+    elif references:
         grid = [{"partition_bytes": int(p * 1e6), "credit_bytes": int(c * 1e6)}
                 for p in log_grid(8, 1, 128) for c in log_grid(8, 1, 512)]
         ref_t = min(sub.time(scheduler, o) for o in grid)
@@ -361,13 +397,13 @@ def optimal_buckets(
     return sorted(out), float(best[g])
 
 
-def optimal(setting: Setting, scheduler: str) -> SearchResult:
+def optimal(setting: Setting, scheduler: str, references: bool = True) -> SearchResult:
     ranges, _ = optimal_buckets(setting.trace, setting.costs, setting.cluster)
     default = setting.time(scheduler, {})
     opts = {"buckets": [list(x) for x in ranges]}
     t = setting.time(scheduler, opts) if ranges else default
     thr_t = thr_o = None
-    if scheduler == "ddp":
+    if scheduler == "ddp" and references:
         sc = scan(_fresh(setting), "ddp", 64)
         thr_t, thr_o = sc.iteration_time_s, sc.threshold_options
     return SearchResult(
@@ -483,11 +519,15 @@ def search(
     seed: int = 0,
     iterations: int = 10,
     warmup: int = 2,
+    references: bool = True,
 ) -> SearchResult:
     """Search ``scheduler``'s fusion with ``method`` (see the module docstring).
 
     ``budget``: grid points (``scan``, default 64), trials (``bayes``, default the real
-    tuner's), evaluations (``partition``, default 400); ``optimal`` needs none."""
+    tuner's), evaluations (``partition``, default 400); ``optimal`` needs none.
+    ``references=False`` skips what is computed only to be reported beside the answer (the
+    Bayesian tuners' reference grids, DDP's best threshold next to its optimal buckets):
+    the answer is the same, and a sweep that only runs it is faster."""
     schedules.get(scheduler)  # unknown scheduler: one clear line
     valid = METHODS.get(scheduler, ())
     if method not in valid:
@@ -510,9 +550,9 @@ def search(
     if method == "scan":
         return scan(setting, scheduler, budget or DEFAULT_BUDGET["scan"])
     if method == "bayes":
-        return bayes(setting, scheduler, budget or 0, seed)
+        return bayes(setting, scheduler, budget or 0, seed, references)
     if method == "optimal":
-        return optimal(setting, scheduler)
+        return optimal(setting, scheduler, references)
     return partition(setting, budget or DEFAULT_BUDGET["partition"])
 
 

@@ -98,23 +98,60 @@ def stop_token(token: str) -> None:
     _STOPPED_TOKENS.add(token)
 
 
+def searched(run: RunSpec, trace: Trace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A searched run's search (:func:`dearsim.search.search` on the fast evaluator, for the
+    run's trace, network, workers and run length; deterministic): the best options it found,
+    and what the row's ``search`` column reports (the search as configured, how many
+    evaluations it made, and the fast evaluator's iteration times of the best found and of the
+    schedule's default)."""
+    from .search import search
+
+    spec = dict(run.search or {})
+    found = search(
+        trace,
+        run.network_model(),
+        run.cluster_model(),  # stragglers and jitter included: the search sees the cluster
+        run.scheduler,
+        spec["method"],
+        budget=spec["budget"],
+        seed=spec["seed"] or 0,
+        iterations=run.iterations,
+        warmup=run.warmup,
+        references=False,
+    )
+    report = {
+        **spec,
+        "evaluations": found.evaluations,
+        "best_time_s": found.iteration_time_s,
+        "default_time_s": found.default_time_s,
+    }
+    if found.trials_to_best is not None:
+        report["trials_to_best"] = found.trials_to_best
+    return dict(found.options), report
+
+
 def execute(run: RunSpec, traces: Mapping[str, Trace] | None = None) -> dict[str, Any]:
-    """Simulate one run and return its row. Never raises: failures become error rows."""
+    """Simulate one run and return its row. Never raises: failures become error rows. A
+    searched run (``run.search``) first searches its options (:func:`searched`), then
+    simulates the best found with the run's own engine; its row holds those options."""
     from .api import simulate
 
     traces = _TRACES if traces is None else traces
+    options, report = run.options, None
     try:
         load_plugins(run.plugins)
         trace = traces.get(run.trace_sha256)
         if trace is None:
             raise DearsimError(f"trace {run.trace} ({run.trace_sha256[:16]}) was not sent "
                                "to this worker")
+        if run.search is not None:
+            options, report = searched(run, trace)
         result = simulate(
             trace,
             run.network_model(),
             run.cluster_model(),
             run.scheduler,
-            run.options,
+            options,
             iterations=run.iterations,
             warmup=run.warmup,
             batch_size=run.batch_size,
@@ -122,8 +159,9 @@ def execute(run: RunSpec, traces: Mapping[str, Trace] | None = None) -> dict[str
         )
     except Exception as exc:  # recorded, not raised: one bad point must not stop a sweep
         kind = "" if isinstance(exc, DearsimError) else f"{type(exc).__name__}: "
-        return table.row(run, error=(kind + str(exc)).replace("\n", " "))
-    return table.row(run, result)
+        return table.row(run, error=(kind + str(exc)).replace("\n", " "), options=options,
+                         search=report)
+    return table.row(run, result, options=options, search=report)
 
 
 def execute_batch(
@@ -788,7 +826,8 @@ def write_tables(jsonl: Path, offsets: Any, out: Path) -> tuple[int, list[tuple[
 
             def flush() -> None:
                 nonlocal first
-                frame = table.frame(rows)
+                # every column, in order, even from rows of an older dearsim (no search)
+                frame = table.frame(rows).reindex(columns=list(table.COLUMNS))
                 frame.to_csv(csv, index=False, header=first)
                 writer.write_table(pa.Table.from_pandas(frame, schema=schema,
                                                         preserve_index=False))

@@ -99,6 +99,7 @@ COLUMNS = (
     "schedule",
     "scheduler",
     "options",
+    "search",
     "batch_size",
     "iterations",
     "warmup",
@@ -164,10 +165,17 @@ def metrics(result: Result) -> dict[str, Any]:
 
 
 def row(
-    run: RunSpec, result: Result | None = None, error: str | None = None
+    run: RunSpec,
+    result: Result | None = None,
+    error: str | None = None,
+    *,
+    options: dict[str, Any] | None = None,
+    search: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The results row of one run: its description, then its metrics (``None`` when it
-    failed with ``error``)."""
+    failed with ``error``). ``options``: the options simulated, when a search chose them
+    (default: the run's); ``search``: what the search reports (default: the run's search,
+    or nothing), as JSON in the ``search`` column."""
     from . import __version__
 
     out: dict[str, Any] = dict.fromkeys(COLUMNS)
@@ -183,7 +191,9 @@ def row(
         workers=run.workers,
         schedule=run.schedule,
         scheduler=run.scheduler,
-        options=json.dumps(run.options, sort_keys=True),
+        options=json.dumps(run.options if options is None else options, sort_keys=True),
+        search=(None if search is None and run.search is None
+                else json.dumps(run.search if search is None else search, sort_keys=True)),
         batch_size=run.batch_size,
         iterations=run.iterations,
         warmup=run.warmup,

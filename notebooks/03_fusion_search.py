@@ -55,8 +55,9 @@ NETWORK, WORKERS = "10GbE", 16
 # ## A threshold scan
 #
 # `search.search(trace, network, workers, scheduler, "scan", budget=N)` tries `N`
-# thresholds spaced evenly in log between 1 and 256 MiB and keeps the best. The result
-# carries every point it tried in `history`, so the whole curve can be drawn.
+# thresholds spaced evenly in log between 1 and 256 MiB and keeps the best (or the
+# schedule's default, options `{}`, when no grid point beats it). The result carries every
+# grid point it tried in `history`, so the whole curve can be drawn.
 
 # %%
 scans = {name: search.search(trace, NETWORK, WORKERS, name, "scan", budget=24)

@@ -291,3 +291,27 @@ def test_interference_from_configs_and_the_command_line(
                        "--workers", 4, "--scheduler", "wfbp", "--interference", 0.5, "--json")
     assert rc == 0, err
     assert json.loads(out)["iteration_time_s"] == by[("wfbp", 0.5)]
+
+
+def test_a_searched_schedule_searches_on_the_runs_cluster(folder: Path) -> None:
+    from dearsim.search import search
+
+    body = ("networks: [10GbE]\nworkers: [4]\niterations: 8\nschedules: "
+            "[{name: ddp, label: ddp-opt, search: {method: optimal}}]\n"
+            "cluster: {stragglers: 1, straggler_slowdown: 3.0}\n")
+    (row,) = _rows(folder, body)
+    assert row["status"] == "ok", row["error"]
+    trace = load_trace(folder / "t.csv")
+    cl = Cluster.build(4, stragglers=1, straggler_slowdown=3.0)
+    found = search(trace, "10GbE", cl, "ddp", "optimal", iterations=8, warmup=2,
+                   references=False)
+    assert json.loads(row["options"]) == dict(found.options)
+    assert row["iteration_time_s"] == dearsim.simulate(trace, "10GbE", cl, "ddp",
+                                                       dict(found.options),
+                                                       iterations=8).iteration_time_s
+    bad = config(folder, "networks: [10GbE]\nworkers: [4]\nschedules: "
+                         "[{name: ddp, search: {method: optimal}}]\n"
+                         "cluster: {interference: 0.3}\n", "bad.yaml")
+    with pytest.raises(DearsimError, match=r"bad.yaml:4: schedules\[0\]: a searched schedule "
+                                           r"searches on the fast evaluator"):
+        load_config(bad)

@@ -271,6 +271,7 @@ def test_run_specs_are_typed_and_frozen(write) -> None:
     assert {f.name for f in dataclasses.fields(run)} == {
         "index", "trace", "trace_sha256", "network", "workers", "schedule", "scheduler",
         "options", "batch_size", "iterations", "warmup", "plugins", "engine", "cluster",
+        "search",
     }
     with pytest.raises(dataclasses.FrozenInstanceError):
         run.workers = 8  # type: ignore[misc]

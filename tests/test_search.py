@@ -80,9 +80,32 @@ def test_scan_is_exhaustive_over_its_grid():
     trace = dearsim.load_trace("traces/resnet50-b64.csvy")
     r = search.search(trace, "10GbE", 16, "dear", "scan", budget=9)
     assert len(r.history) == 9
-    assert r.iteration_time_s == min(t for _, t in r.history)
+    assert r.iteration_time_s == min([t for _, t in r.history] + [r.default_time_s])
     assert r.history[0][0]["threshold_mb"] == pytest.approx(1.0)
     assert r.history[-1][0]["threshold_mb"] == pytest.approx(256.0)
+
+
+def test_scan_keeps_the_default_when_no_grid_point_beats_it():
+    # DDP's default (a 1 MiB first bucket, then 25 MiB) is on no grid of one cap: here it
+    # beats all 64 grid points, and the scan reports it (options {}) rather than a worse one
+    r = search.search("traces/resnet50-b64.csvy", "10GbE", 32, "ddp", "scan")
+    assert r.default_time_s < min(t for _, t in r.history)
+    assert r.options == {} and r.threshold_options == {}
+    assert r.iteration_time_s == r.default_time_s and r.gain_over_default == 0.0
+    assert r.evaluations == 65  # the default once, then the grid
+    assert r.ranges == search.Setting(
+        dearsim.load_trace("traces/resnet50-b64.csvy"), dearsim.load_network("10GbE").costs(32),
+        dearsim.Cluster(32), "10GbE").ranges("ddp", {})
+
+
+@pytest.mark.parametrize("reference", [True, False])
+def test_references_change_nothing_but_the_report(reference):
+    trace = dearsim.load_trace("traces/resnet50-b64.csvy")
+    base = search.search(trace, "10GbE-fit", 16, "ddp", "optimal")
+    r = search.search(trace, "10GbE-fit", 16, "ddp", "optimal", references=reference)
+    assert (r.options, r.iteration_time_s, r.evaluations) == (
+        base.options, base.iteration_time_s, base.evaluations)
+    assert (r.threshold_time_s is not None) is reference
 
 
 @pytest.mark.parametrize("name", ("dear", "bytescheduler"))
@@ -95,6 +118,10 @@ def test_bayes_is_deterministic_for_a_seed(name):
     assert a.history == b.history
     assert a.trials_to_best is not None and 1 <= a.trials_to_best <= len(a.history)
     assert a.gap_to_reference is not None
+    # without the reference grid: the same trials, nothing to compare with
+    c = search.search(trace, "10GbE", 8, name, "bayes", seed=3, iterations=5, references=False)
+    assert c.history == a.history and c.evaluations == a.evaluations
+    assert c.reference_time_s is None and c.gap_to_reference is None
 
 
 @pytest.mark.parametrize(
