@@ -50,8 +50,13 @@ def timed(fn, repeat: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--part", choices=["all", "speeds"], default="all",
+                    help="all tables, or only the 64-speeds one")
     args = ap.parse_args(argv)
     trace = synthetic_trace(400, 0)
+    if args.part == "speeds":
+        speeds(trace, args.repeat)
+        return 0
     print("### Fast evaluator vs engine (`benchmarks/bench_fast.py`)\n")
     print(f"Trace `{trace.name}`, 64 identical workers, 12 iterations, median of "
           f"{args.repeat} runs.\n")
@@ -67,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             tr = timed(lambda: fast.run(sched, trace, costs, cluster, 12), args.repeat)
             print(f"| {network} | {name} | {te:.2f} | {tf:.3f} | {te / tf:.0f}x | {tr:.3f} "
                   f"| {te / tr:.0f}x |", flush=True)
+    speeds(trace, args.repeat)
     resnet = dearsim.load_trace(ROOT / "traces" / "resnet50-b64.csvy")
     slow = tuple(1.0 + k / 1023 for k in range(1024))
     cluster = dearsim.Cluster(1024, slow)
@@ -80,6 +86,25 @@ def main(argv: list[str] | None = None) -> int:
         t = timed(lambda: fast.run(sched, resnet, costs, cluster, 5), 3)
         print(f"| {name} | {t:.1f} |", flush=True)
     return 0
+
+
+def speeds(trace, repeat: int) -> None:
+    """The same trace on 64 workers of 64 different speeds (slowdown 1.00, 1.01, ..., 1.63):
+    the engine runs one process per worker class, the fast evaluator one numpy computation
+    across them."""
+    net = load_network("10GbE")
+    cluster = dearsim.Cluster(64, tuple(1.0 + k / 100 for k in range(64)))
+    costs = net.costs(64)
+    print(f"\n64 workers of 64 different speeds, `{trace.name}`, 10GbE, 12 iterations; engine "
+          f"median of {max(3, repeat // 5)}, fast.run median of {repeat}.\n")
+    print("| scheduler | engine ms | fast.run ms | ratio |")
+    print("|---|---:|---:|---:|")
+    for name in schedules.names():
+        sched = schedules.create(name)
+        te = timed(lambda: dearsim.simulate(trace, net, cluster, name, iterations=12),
+                   max(3, repeat // 5))
+        tr = timed(lambda: fast.run(sched, trace, costs, cluster, 12), repeat)
+        print(f"| {name} | {te:.1f} | {tr:.2f} | {te / tr:.0f}x |", flush=True)
 
 
 if __name__ == "__main__":
