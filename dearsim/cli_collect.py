@@ -152,8 +152,15 @@ def layers_cmd(
 def collect_comm(
     ops: str, sizes: str, nproc: int, device: str = "cpu", *, reps: int = 20, warmup: int = 5,
     launcher: str | None = None, timeout: float = 600.0, max_seconds_per_size: float = 5.0,
+    out: Path | None = None, resume: bool = False, progress: Any = None,
 ) -> list[dict[str, Any]]:
-    """Time collectives on ``nproc`` ranks: the CSV rows (library entry point)."""
+    """Time collectives on ``nproc`` ranks: the CSV rows (library entry point).
+
+    With ``out`` every row is kept in that file as it is measured (through the side file
+    ``out.partial``; :mod:`dearsim.collect.comm`), also when the run stops early, and the
+    rows returned are the file's; ``resume`` measures only the (op, size) rows not already
+    there. ``progress`` (a :class:`dearsim.collect.comm.Progress`) is filled in as the run
+    goes, for the caller to report on after an interrupt."""
     from .collect import comm, launch
     from .collect.models import check_device
 
@@ -171,13 +178,42 @@ def collect_comm(
 
         if torch.cuda.device_count() < nproc:
             raise DearsimError(f"--nproc {nproc}: only {torch.cuda.device_count()} GPU(s) here")
-    res = launch.run_task(
-        "comm",
-        {"ops": op_list, "sizes": size_list, "reps": reps, "warmup": warmup, "device": dev,
-         "max_seconds_per_size": max_seconds_per_size},
-        nproc, launcher=launcher, timeout_s=timeout,
-    )
-    return res["rows"]
+    if resume and out is None:
+        raise DearsimError("--resume needs --out, the file to add to")
+    todo = comm.plan(op_list, size_list, nproc)
+    prog = progress if progress is not None else comm.Progress()
+    args: dict[str, Any] = {"ops": op_list, "sizes": size_list, "reps": reps,
+                            "warmup": warmup, "device": dev,
+                            "max_seconds_per_size": max_seconds_per_size}
+    if out is None:
+        prog.planned = len(todo)
+        res = launch.run_task("comm", {**args, "plan": todo}, nproc, launcher=launcher,
+                              timeout_s=timeout)
+        prog.measured = len(res["rows"])
+        return list(res["rows"])
+    store = comm.CommFile(out, "nccl" if dev.startswith("cuda") else "gloo", nproc)
+    kept = store.open(resume)
+    done = {(r["op"], r["bytes"]) for r in kept}
+    todo = [t for t in todo if t not in done]
+    prog.planned, prog.kept_before = len(todo), len(kept)
+    try:
+        if todo:
+            launch.run_task("comm", {**args, "plan": todo, "partial": str(store.partial)},
+                            nproc, launcher=launcher, timeout_s=timeout)
+    except BaseException as exc:
+        rows = store.close()
+        prog.in_file = len(rows)
+        prog.measured = len(rows) - len(kept)
+        if isinstance(exc, DearsimError) and rows:
+            raise DearsimError(
+                f"{exc} ({prog.measured} of {len(todo)} rows measured and kept in {out}: "
+                "rerun with --resume to measure the others)"
+            ) from None
+        raise
+    rows = store.close()
+    prog.in_file = len(rows)
+    prog.measured = len(rows) - len(kept)
+    return rows
 
 
 @collect_app.command("comm")
@@ -193,18 +229,45 @@ def comm_cmd(
     device: DeviceOpt = "cpu",
     reps: Annotated[int, typer.Option("--reps", help="Timed repetitions per size.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs per size.")] = 5,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Keep the rows already in --out; measure the rest.")
+    ] = False,
     launcher: LauncherOpt = None,
     timeout: TimeoutOpt = 600.0,
 ) -> None:
-    """Time collectives under torchrun (gloo on CPU, NCCL on GPU) and write a CSV."""
+    """Time collectives under torchrun (gloo on CPU, NCCL on GPU) and write a CSV.
+
+    Each row is kept as soon as it is measured: an interrupted run (Ctrl-C: exit 130,
+    SIGTERM: 143) or a failed one leaves every finished row in --out; rerun the same
+    command with --resume to measure only the missing ones."""
+    import signal
+
     from .collect import comm
 
-    rows = collect_comm(ops, sizes, nproc, device, reps=reps, warmup=warmup,
-                        launcher=launcher, timeout=timeout)
-    _write(out, lambda: comm.write_csv(rows, out))
+    prog = comm.Progress()
+    try:
+        rows = collect_comm(ops, sizes, nproc, device, reps=reps, warmup=warmup,
+                            launcher=launcher, timeout=timeout, out=out, resume=resume,
+                            progress=prog)
+    except BaseException as exc:
+        signum = getattr(exc, "signum", None)
+        if signum is None and isinstance(exc, KeyboardInterrupt):
+            signum = int(signal.SIGINT)
+        if signum is None:
+            raise
+        where = f"{out}" if prog.in_file else f"{out} (not written: no row finished)"
+        _err(
+            f"interrupted: {prog.measured} of {prog.planned} rows measured and kept, "
+            f"{prog.in_file} rows in {where}; rerun with --resume to measure the other "
+            f"{prog.planned - prog.measured}"
+        )
+        raise typer.Exit(128 + int(signum)) from None
     for note in comm.notes(rows):
         _err(note)
-    _err(f"wrote {out}: {len(rows)} rows ({rows[0]['backend']}, {nproc} ranks)")
+    backend = rows[0]["backend"] if rows else ("nccl" if device.startswith("cuda") else "gloo")
+    what = (f"{prog.measured} measured, {prog.kept_before} kept from before" if resume
+            else f"{prog.measured} measured")
+    _err(f"wrote {out}: {len(rows)} rows ({what}; {backend}, {nproc} ranks)")
 
 
 # --------------------------------------------------------------------------- interference

@@ -163,6 +163,8 @@ def test_an_interrupt_takes_the_ranks_down(tmp_path: Path) -> None:
                     f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
     fake.chmod(0o755)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    before = HEADER + "allreduce,2,4096,1e-4,1e-4,1e-4,5,0,0,gloo,false\n"
+    (tmp_path / "c.csv").write_text(before)  # a run that kept no row leaves it as it was
     proc = subprocess.Popen(
         [sys.executable, "-m", "dearsim", "collect", "comm", "--sizes", "4KiB,8KiB",
          "--launcher", str(fake), "--out", str(tmp_path / "c.csv")],
@@ -178,6 +180,9 @@ def test_an_interrupt_takes_the_ranks_down(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
+        assert "interrupted: 0 of 6 rows measured and kept" in err
+        assert (tmp_path / "c.csv").read_text() == before
+        assert not (tmp_path / "c.csv.partial").exists()
         time.sleep(0.2)
         with pytest.raises(ProcessLookupError):
             os.kill(rank, 0)  # the rank is gone
