@@ -421,6 +421,23 @@ def _floats(text: str, flag: str, allow_null: bool = False) -> list[Any]:
     return out
 
 
+def _prefetches(text: str) -> list[str]:
+    from .collect.dear_impl import PREFETCH
+
+    out: list[str] = []
+    for part in text.split(","):
+        p = part.strip().lower()
+        if not p:
+            continue
+        if p not in PREFETCH:
+            raise DearsimError(f"--prefetch: {part.strip()!r} is not one of next, chain")
+        if p not in out:
+            out.append(p)
+    if not out:
+        raise DearsimError("--prefetch: give next, chain or both")
+    return out
+
+
 def _terms_of(path: Path) -> dict[str, Any]:
     """The terms of a ``collect interference`` file; one that gives no interference
     parameter fails here, in one line."""
@@ -448,7 +465,7 @@ def _terms_of(path: Path) -> dict[str, Any]:
 def run_validate(
     trace_path: Path, network: str, model: str, batch_size: int | None = None, *,
     nproc: int = 2, device: str = "cpu", bucket_caps: str = "1,5", thresholds: str = "1,25",
-    iters: int = 20, warmup: int = 5, threads: int | None = None,
+    prefetch: str = "next,chain", iters: int = 20, warmup: int = 5, threads: int | None = None,
     interference: Path | None = None, launcher: str | None = None, timeout: float = 600.0,
     seed: int = 0,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -475,7 +492,7 @@ def run_validate(
     build(model, batch, "meta")  # a bad name fails here, in one line
     caps = _floats(bucket_caps, "--bucket-caps")
     ths = _floats(thresholds, "--thresholds", allow_null=True)
-    sets = validate.settings(caps, ths)
+    sets = validate.settings(caps, ths, _prefetches(prefetch))
     res = launch.run_task(
         "validate",
         {"model": model, "batch_size": batch, "device": dev, "iters": iters,
@@ -505,6 +522,10 @@ def validate_cmd(
     thresholds: Annotated[
         str, typer.Option("--thresholds", help="DeAR threshold_mb values (null: per layer).")
     ] = "1,25",
+    prefetch: Annotated[
+        str, typer.Option("--prefetch", help="DeAR all-gather prefetch rules to run: next, "
+                          "chain or both (comma list).")
+    ] = "next,chain",
     iters: Annotated[int, typer.Option("--iters", help="Timed steps per setting.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed steps per setting.")] = 5,
     threads: ThreadsOpt = None,
@@ -515,12 +536,13 @@ def validate_cmd(
     launcher: LauncherOpt = None,
     timeout: TimeoutOpt = 600.0,
 ) -> None:
-    """Train with DDP, DeAR and WFBP for real; compare with dearsim's predictions."""
+    """Train with DDP, DeAR (prefetch next and chain) and WFBP for real; compare with
+    dearsim's predictions."""
     from .collect import validate
 
     rows, res = run_validate(
         trace, network, model, batch_size, nproc=nproc, device=device, bucket_caps=bucket_caps,
-        thresholds=thresholds, iters=iters, warmup=warmup, threads=threads,
+        thresholds=thresholds, prefetch=prefetch, iters=iters, warmup=warmup, threads=threads,
         interference=interference, launcher=launcher, timeout=timeout,
     )
     extra = {"model": model, "device": device, "threads": res["threads"]}
@@ -532,12 +554,12 @@ def validate_cmd(
 
         print(f"interference from {interference}: "
               f"{cluster_interference(_terms_of(interference))[1]}")
-    head = f"{'schedule':<6} {'setting':<28} {'ranks':>5} {'measured':>10}" + "".join(
-        f" {what:>16} {'error':>7}" for _, what in preds)
+    head = (f"{'schedule':<6} {'setting':<28} {'prefetch':<8} {'ranks':>5} {'measured':>10}"
+            + "".join(f" {what:>16} {'error':>7}" for _, what in preds))
     print(head)
     for r in rows:
-        line = (f"{r['schedule']:<6} {r['setting']:<28} {r['ranks']:>5} "
-                f"{r['measured_ms']:>8.3f}ms")
+        line = (f"{r['schedule']:<6} {r['setting']:<28} {r.get('prefetch', ''):<8} "
+                f"{r['ranks']:>5} {r['measured_ms']:>8.3f}ms")
         for stem, _ in preds:
             line += f" {r[f'predicted_{stem}ms']:>14.3f}ms {r[f'error_{stem}pct']:>+6.1f}%"
         print(line)
@@ -547,6 +569,6 @@ def validate_cmd(
         parts.append(f"{what}: median {med:.1f}%, worst {worst:.1f}%")
     print("|error| " + "; ".join(parts))
     chk = res["check"]
-    print("correctness after one step, max |param - DDP's|: "
+    print(f"correctness after {res.get('check_steps', 1)} steps, max |param - DDP's|: "
           + ", ".join(f"{k} {v:.2e}" for k, v in chk.items()))
     _err(f"wrote {out}")
