@@ -56,6 +56,11 @@ for prefetch in ("next", "chain"):
         w.loss_fn(w.run_forward()).backward()
         log.append(("barrier", step))
         tr.end_backward()
+        if step == 1:  # before a collective of one's own: every all-gather is posted
+            tr.settle()
+            log.append(("settled", step))
+            assert tr.helper is None
+            dist.barrier()
     tr.finish()
     out[prefetch] = log
 if dist.get_rank() == 0:
@@ -104,11 +109,16 @@ def test_chain_posts_ahead_of_the_forward_pass_and_next_does_not(tmp_path: Path)
         assert [e for e in between(log, ("step", 0), ("barrier", 0)) if e[0] == "post"] == []
         posts = [e for e in log if e[0] == "post"]
         assert posts == [("post", g) for g in (0, 1, 2)] * 3, (prefetch, log)
+    # settle() returns once every all-gather of the step is posted
+    settled = between(logs["chain"], ("barrier", 1), ("step", 2))
+    assert settled == [("post", 0), ("post", 1), ("post", 2), ("settled", 1)], settled
     done = ("group 0 computed", 0)
     for step in (1, 2):
         # from the previous step's barrier (which posts group 0) to this step's
         nxt = between(logs["next"], ("barrier", step - 1), ("barrier", step))
         chain = between(logs["chain"], ("barrier", step - 1), ("barrier", step))
+        if step == 2:
+            chain = [e for e in chain if e != ("settled", 1)]
         # next: group 2's all-gather waits for group 1 to open, after group 0's compute
         assert nxt.index(("post", 1)) < nxt.index(done) < nxt.index(("post", 2)), nxt
         # chain: posted while group 0 still computes

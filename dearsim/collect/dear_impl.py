@@ -26,6 +26,9 @@ When the all-gathers after group 0's are posted is ``prefetch`` (the model's opt
   while the helper runs (the forward pass posts nothing), and the helper has posted every
   all-gather by the time the last group opens, where it is joined, before the next
   backward's reduce-scatters (a gradient hook also joins it, should a group not open).
+  Between :meth:`DearTrainer.end_backward` and the next forward pass the helper may be
+  posting: a caller that issues a collective of its own there (a barrier between warm-up
+  and timing, say) calls :meth:`DearTrainer.settle` first.
 
 :class:`WfbpTrainer` launches one asynchronous all-reduce per gradient tensor from its
 gradient hook, waits for all of them after backward and applies plain SGD.
@@ -161,6 +164,12 @@ class DearTrainer:
         self.helper = threading.Thread(target=chain, name="dear-chain", daemon=True)
         self.helper.start()
 
+    def settle(self) -> None:
+        """Wait until every all-gather of this step is posted (the helper thread of
+        ``prefetch="chain"`` is done): call it before issuing a collective of one's own
+        between :meth:`end_backward` and the next forward pass."""
+        self._join()
+
     def _join(self) -> None:
         if self.helper is not None:
             self.helper.join()
@@ -243,6 +252,9 @@ class WfbpTrainer:
             for p in self.params:
                 p.add_(p.grad, alpha=-self.lr / self.world)
                 p.grad = None
+
+    def settle(self) -> None:
+        pass
 
     def finish(self) -> None:
         pass

@@ -87,8 +87,9 @@ def _groups(trace: Any, threshold: float | None) -> list[tuple[int, int]]:
 
 
 def _step_fn(kind: str, w: Any, lay: Any, opts: dict[str, Any], trace: Any, lr: float,
-             device: str) -> tuple[Any, Any, dict[str, Any]]:
-    """(step(), finish(), info) for one setting on the workload ``w``."""
+             device: str) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """(step(), finish(), settle(), info) for one setting on the workload ``w``: settle()
+    before a collective of the caller's own between steps."""
     import torch
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -109,7 +110,7 @@ def _step_fn(kind: str, w: Any, lay: Any, opts: dict[str, Any], trace: Any, lr: 
             loss.backward()
             opt.step()
 
-        return step, lambda: None, info
+        return step, lambda: None, lambda: None, info
     if kind == "dear":
         groups = _groups(trace, opts.get("threshold_mb"))
         info["groups"] = groups
@@ -122,7 +123,7 @@ def _step_fn(kind: str, w: Any, lay: Any, opts: dict[str, Any], trace: Any, lr: 
         loss.backward()
         tr.end_backward()
 
-    return step2, tr.finish, info
+    return step2, tr.finish, tr.settle, info
 
 
 def run_rank(args: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +160,7 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
     # ---- correctness: two steps of each implementation from the same parameters
     steps = int(args.get("check_steps", CHECK_STEPS))
     ref_w, ref_lay = fresh()
-    step, finish, _ = _step_fn("ddp", ref_w, ref_lay, {}, trace, lr, device)
+    step, finish, _, _ = _step_fn("ddp", ref_w, ref_lay, {}, trace, lr, device)
     for _ in range(steps):
         step()
     ref = [p.detach().clone() for p in ref_lay.all_params()]
@@ -171,7 +172,7 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
         ("wfbp", "wfbp", {}),
     ):
         w, lay = fresh()
-        step, finish, _ = _step_fn(kind, w, lay, opts, trace, lr, device)
+        step, finish, _, _ = _step_fn(kind, w, lay, opts, trace, lr, device)
         for _ in range(steps):
             step()
         finish()
@@ -183,9 +184,11 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
     rows = []
     for s in args["settings"]:
         w, lay = fresh()
-        step, finish, info = _step_fn(s["schedule"], w, lay, s["options"], trace, lr, device)
+        step, finish, settle, info = _step_fn(s["schedule"], w, lay, s["options"], trace, lr,
+                                              device)
         for _ in range(int(args["warmup"])):
             step()
+        settle()  # DeAR's chain helper may still be posting all-gathers: not beside a barrier
         sync()
         dist.barrier()
         starts = []
