@@ -59,7 +59,7 @@ for prefetch in ("next", "chain"):
         if step == 1:  # before a collective of one's own: every all-gather is posted
             tr.settle()
             log.append(("settled", step))
-            assert tr.helper is None
+            assert tr.idle.is_set()
             dist.barrier()
     tr.finish()
     out[prefetch] = log

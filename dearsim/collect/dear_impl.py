@@ -21,11 +21,14 @@ When the all-gathers after group 0's are posted is ``prefetch`` (the model's opt
   NCCL, all of them are posted at the barrier, in group order: the process group runs its
   collectives one after another on its stream, which is what dear_pytorch's GPU code does
   (its host runs ahead and enqueues them back to back). Elsewhere (gloo, CPUs) a helper
-  thread waits for all-gather ``j`` and posts ``j+1``. Collectives must be issued in the
-  same order on every rank and never from two threads at once: the main thread issues none
-  while the helper runs (the forward pass posts nothing), and the helper has posted every
-  all-gather by the time the last group opens, where it is joined, before the next
-  backward's reduce-scatters (a gradient hook also joins it, should a group not open).
+  thread (one per trainer, started once and handed each step's chain through a queue, so
+  that no step waits for a thread to start) waits for all-gather ``j`` and posts ``j+1``.
+  With one group there is nothing to chain: ``chain`` runs as ``next``. Collectives must be
+  issued in the same order on every rank and never from two threads at once: the main
+  thread issues none while the helper posts (the forward pass posts nothing), and the
+  helper has posted every all-gather by the time the last group opens, where it is waited
+  for, before the next backward's reduce-scatters (a gradient hook also waits for it,
+  should a group not open).
   Between :meth:`DearTrainer.end_backward` and the next forward pass the helper may be
   posting: a caller that issues a collective of its own there (a barrier between warm-up
   and timing, say) calls :meth:`DearTrainer.settle` first.
@@ -36,6 +39,7 @@ gradient hook, waits for all of them after backward and applies plain SGD.
 
 from __future__ import annotations
 
+import queue
 import threading
 from typing import Any
 
@@ -64,7 +68,10 @@ class DearTrainer:
         self.post_all = dist.get_backend() == "nccl"
         self.gathering = False  # all-gathers to open in this forward pass (not the first)
         self.posted: list[threading.Event] = []  # chain with a helper thread: j is posted
-        self.helper: threading.Thread | None = None
+        self.helper: threading.Thread | None = None  # started at the first chain
+        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.idle = threading.Event()  # the helper posts nothing now
+        self.idle.set()
         self.helper_error: BaseException | None = None
         self.groups = [list(range(a, b + 1)) for a, b in groups]
         self.group_of = {i: g for g, layers in enumerate(self.groups) for i in layers}
@@ -90,7 +97,7 @@ class DearTrainer:
         self._reset()
 
     def remove(self) -> None:
-        self._join()
+        self._stop_helper()
         for h in self.handles:
             h.remove()
 
@@ -99,7 +106,7 @@ class DearTrainer:
 
     # ---- backward
     def _grad_ready(self, g: int) -> None:
-        if self.helper is not None:  # before any reduce-scatter of this backward
+        if not self.idle.is_set():  # before any reduce-scatter of this backward
             self._join()
         self.pending[g] -= 1
         if self.pending[g]:
@@ -127,12 +134,12 @@ class DearTrainer:
         if not self.rs:
             return
         work = self._gather(0)
-        if self.prefetch == "chain":
+        if self.prefetch == "chain" and len(self.groups) > 1:
             if self.post_all:
                 for g in range(1, len(self.groups)):
                     self._gather(g)
             else:
-                self._start_helper(work)
+                self._chain(work)
 
     def _gather(self, g: int) -> Any:
         _, shard = self.rs.pop(g)
@@ -142,38 +149,49 @@ class DearTrainer:
         return work
 
     # ---- prefetch="chain" with a helper thread
-    def _start_helper(self, first: Any) -> None:
-        m = len(self.groups)
-        self.posted = [threading.Event() for _ in range(m)]
+    def _chain(self, first: Any) -> None:
+        """Hand this step's chain to the helper thread: all-gather 0 is ``first``."""
+        self.posted = [threading.Event() for _ in self.groups]
         self.posted[0].set()
-        self.helper_error = None
+        self.idle.clear()
+        if self.helper is None:
+            self.helper = threading.Thread(target=self._helper, name="dear-chain", daemon=True)
+            self.helper.start()
+        self.jobs.put((first, self.posted))
 
-        def chain() -> None:
+    def _helper(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            work, posted = job
             try:
-                work = first
-                for g in range(1, m):
+                for g in range(1, len(posted)):
                     work.wait()
                     work = self._gather(g)
-                    self.posted[g].set()
+                    posted[g].set()
             except BaseException as exc:  # noqa: BLE001 - raised in the main thread
                 self.helper_error = exc
             finally:
-                for ev in self.posted:
+                for ev in posted:
                     ev.set()
+                self.idle.set()
 
-        self.helper = threading.Thread(target=chain, name="dear-chain", daemon=True)
-        self.helper.start()
+    def _stop_helper(self) -> None:
+        self._join()
+        if self.helper is not None:
+            self.jobs.put(None)
+            self.helper.join()
+            self.helper = None
 
     def settle(self) -> None:
         """Wait until every all-gather of this step is posted (the helper thread of
-        ``prefetch="chain"`` is done): call it before issuing a collective of one's own
+        ``prefetch="chain"`` is idle): call it before issuing a collective of one's own
         between :meth:`end_backward` and the next forward pass."""
         self._join()
 
     def _join(self) -> None:
-        if self.helper is not None:
-            self.helper.join()
-            self.helper = None
+        self.idle.wait()
         if self.helper_error is not None:
             exc, self.helper_error = self.helper_error, None
             raise exc
@@ -226,6 +244,7 @@ class DearTrainer:
                 self._open(g)
         for i in list(self.grads):
             self._apply(i)
+        self._stop_helper()  # a later step starts it again
 
 
 class WfbpTrainer:
@@ -252,6 +271,13 @@ class WfbpTrainer:
             for p in self.params:
                 p.add_(p.grad, alpha=-self.lr / self.world)
                 p.grad = None
+
+    def _stop_helper(self) -> None:
+        self._join()
+        if self.helper is not None:
+            self.jobs.put(None)
+            self.helper.join()
+            self.helper = None
 
     def settle(self) -> None:
         pass
