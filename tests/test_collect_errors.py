@@ -189,3 +189,19 @@ def test_an_interrupt_takes_the_ranks_down(tmp_path: Path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_calibrated_trace_counts_a_negative_overhead_as_zero() -> None:
+    # DDP's and the optimizer's overheads are differences of two noisy medians: one measured
+    # below 0 must not make a layer's backward negative (the trace would not load)
+    from dearsim import Trace
+    from dearsim.collect.validate import calibrated_trace
+
+    tr = Trace.from_layers([1e-3, 1e-4], [2e-3, 1e-4], [1000, 9000], [1e-5, 1e-5], ["a", "b"])
+    terms = {"compute_slowdown": 1.5, "ddp_overhead_s": -5e-3, "optimizer_overhead_s": -1e-3}
+    out = calibrated_trace(tr, terms, "ddp")
+    assert out.bwd == pytest.approx([3e-3, 1.5e-4]) and out.update == pytest.approx([1.5e-5] * 2)
+    terms = {**terms, "ddp_overhead_s": 1e-3, "optimizer_overhead_s": 2e-5}
+    out = calibrated_trace(tr, terms, "ddp")
+    assert out.bwd == pytest.approx([3e-3 + 1e-4, 1.5e-4 + 9e-4])
+    assert out.update == pytest.approx([1.5e-5 + 1e-5] * 2)
