@@ -205,3 +205,15 @@ def test_calibrated_trace_counts_a_negative_overhead_as_zero() -> None:
     out = calibrated_trace(tr, terms, "ddp")
     assert out.bwd == pytest.approx([3e-3 + 1e-4, 1.5e-4 + 9e-4])
     assert out.update == pytest.approx([1.5e-5 + 1e-5] * 2)
+
+
+def test_validate_bad_prefetch_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    cal = ROOT / "examples" / "calibration"
+    line = one_error_line(*run(capsys, "validate", "--trace", cal / "mlp-b32-cpu.csvy",
+                               "--network", cal / "gloo-loopback-2.yaml", "--model", "mlp",
+                               "--prefetch", "next,sometimes", "--out", tmp_path / "v.csv"))
+    assert "--prefetch" in line and "'sometimes'" in line
+    assert not (tmp_path / "v.csv").exists()
