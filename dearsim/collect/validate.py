@@ -15,7 +15,7 @@ starts on rank 0. The parent process then simulates each run with :func:`dearsim
 from the collected trace and the calibrated network (``ddp`` with the same
 ``bucket_cap_mb``, ``dear`` with the same groups and the same ``prefetch``, ``wfbp``) and
 writes ``schedule, setting, prefetch, ranks, measured_ms, predicted_ms, error_pct``
-(``prefetch`` empty but for ``dear``). With the terms of
+(``prefetch`` is there when DeAR ran, and empty but for its rows). With the terms of
 ``collect interference`` it adds three predictions, each with its error:
 
 * ``predicted_x_ms``: the same trace on a ``Cluster(ranks, interference=x)``, ``x`` from
@@ -310,7 +310,10 @@ def predict(result: dict[str, Any], trace: Any, network: Any,
 
 def write_rows(rows: list[dict[str, Any]], path: Path, extra: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    cols = ["schedule", "setting", "prefetch", "ranks", "measured_ms"]
+    cols = ["schedule", "setting"]
+    if any("prefetch" in r for r in rows):  # DeAR rows (empty for the others)
+        cols.append("prefetch")
+    cols += ["ranks", "measured_ms"]
     for stem, _ in PREDICTIONS:
         if any(f"predicted_{stem}ms" in r for r in rows):
             cols += [f"predicted_{stem}ms", f"error_{stem}pct"]
