@@ -152,8 +152,15 @@ def layers_cmd(
 def collect_comm(
     ops: str, sizes: str, nproc: int, device: str = "cpu", *, reps: int = 20, warmup: int = 5,
     launcher: str | None = None, timeout: float = 600.0, max_seconds_per_size: float = 5.0,
+    out: Path | None = None, resume: bool = False, progress: Any = None,
 ) -> list[dict[str, Any]]:
-    """Time collectives on ``nproc`` ranks: the CSV rows (library entry point)."""
+    """Time collectives on ``nproc`` ranks: the CSV rows (library entry point).
+
+    With ``out`` every row is kept in that file as it is measured (through the side file
+    ``out.partial``; :mod:`dearsim.collect.comm`), also when the run stops early, and the
+    rows returned are the file's; ``resume`` measures only the (op, size) rows not already
+    there. ``progress`` (a :class:`dearsim.collect.comm.Progress`) is filled in as the run
+    goes, for the caller to report on after an interrupt."""
     from .collect import comm, launch
     from .collect.models import check_device
 
@@ -171,13 +178,42 @@ def collect_comm(
 
         if torch.cuda.device_count() < nproc:
             raise DearsimError(f"--nproc {nproc}: only {torch.cuda.device_count()} GPU(s) here")
-    res = launch.run_task(
-        "comm",
-        {"ops": op_list, "sizes": size_list, "reps": reps, "warmup": warmup, "device": dev,
-         "max_seconds_per_size": max_seconds_per_size},
-        nproc, launcher=launcher, timeout_s=timeout,
-    )
-    return res["rows"]
+    if resume and out is None:
+        raise DearsimError("--resume needs --out, the file to add to")
+    todo = comm.plan(op_list, size_list, nproc)
+    prog = progress if progress is not None else comm.Progress()
+    args: dict[str, Any] = {"ops": op_list, "sizes": size_list, "reps": reps,
+                            "warmup": warmup, "device": dev,
+                            "max_seconds_per_size": max_seconds_per_size}
+    if out is None:
+        prog.planned = len(todo)
+        res = launch.run_task("comm", {**args, "plan": todo}, nproc, launcher=launcher,
+                              timeout_s=timeout)
+        prog.measured = len(res["rows"])
+        return list(res["rows"])
+    store = comm.CommFile(out, "nccl" if dev.startswith("cuda") else "gloo", nproc)
+    kept = store.open(resume)
+    done = {(r["op"], r["bytes"]) for r in kept}
+    todo = [t for t in todo if t not in done]
+    prog.planned, prog.kept_before = len(todo), len(kept)
+    try:
+        if todo:
+            launch.run_task("comm", {**args, "plan": todo, "partial": str(store.partial)},
+                            nproc, launcher=launcher, timeout_s=timeout)
+    except BaseException as exc:
+        rows = store.close()
+        prog.in_file = len(rows)
+        prog.measured = len(rows) - len(kept)
+        if isinstance(exc, DearsimError) and rows:
+            raise DearsimError(
+                f"{exc} ({prog.measured} of {len(todo)} rows measured and kept in {out}: "
+                "rerun with --resume to measure the others)"
+            ) from None
+        raise
+    rows = store.close()
+    prog.in_file = len(rows)
+    prog.measured = len(rows) - len(kept)
+    return rows
 
 
 @collect_app.command("comm")
@@ -193,18 +229,45 @@ def comm_cmd(
     device: DeviceOpt = "cpu",
     reps: Annotated[int, typer.Option("--reps", help="Timed repetitions per size.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs per size.")] = 5,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Keep the rows already in --out; measure the rest.")
+    ] = False,
     launcher: LauncherOpt = None,
     timeout: TimeoutOpt = 600.0,
 ) -> None:
-    """Time collectives under torchrun (gloo on CPU, NCCL on GPU) and write a CSV."""
+    """Time collectives under torchrun (gloo on CPU, NCCL on GPU) and write a CSV.
+
+    Each row is kept as soon as it is measured: an interrupted run (Ctrl-C: exit 130,
+    SIGTERM: 143) or a failed one leaves every finished row in --out; rerun the same
+    command with --resume to measure only the missing ones."""
+    import signal
+
     from .collect import comm
 
-    rows = collect_comm(ops, sizes, nproc, device, reps=reps, warmup=warmup,
-                        launcher=launcher, timeout=timeout)
-    _write(out, lambda: comm.write_csv(rows, out))
+    prog = comm.Progress()
+    try:
+        rows = collect_comm(ops, sizes, nproc, device, reps=reps, warmup=warmup,
+                            launcher=launcher, timeout=timeout, out=out, resume=resume,
+                            progress=prog)
+    except BaseException as exc:
+        signum = getattr(exc, "signum", None)
+        if signum is None and isinstance(exc, KeyboardInterrupt):
+            signum = int(signal.SIGINT)
+        if signum is None:
+            raise
+        where = f"{out}" if prog.in_file else f"{out} (not written: no row finished)"
+        _err(
+            f"interrupted: {prog.measured} of {prog.planned} rows measured and kept, "
+            f"{prog.in_file} rows in {where}; rerun with --resume to measure the other "
+            f"{prog.planned - prog.measured}"
+        )
+        raise typer.Exit(128 + int(signum)) from None
     for note in comm.notes(rows):
         _err(note)
-    _err(f"wrote {out}: {len(rows)} rows ({rows[0]['backend']}, {nproc} ranks)")
+    backend = rows[0]["backend"] if rows else ("nccl" if device.startswith("cuda") else "gloo")
+    what = (f"{prog.measured} measured, {prog.kept_before} kept from before" if resume
+            else f"{prog.measured} measured")
+    _err(f"wrote {out}: {len(rows)} rows ({what}; {backend}, {nproc} ranks)")
 
 
 # --------------------------------------------------------------------------- interference
@@ -358,6 +421,23 @@ def _floats(text: str, flag: str, allow_null: bool = False) -> list[Any]:
     return out
 
 
+def _prefetches(text: str) -> list[str]:
+    from .collect.dear_impl import PREFETCH
+
+    out: list[str] = []
+    for part in text.split(","):
+        p = part.strip().lower()
+        if not p:
+            continue
+        if p not in PREFETCH:
+            raise DearsimError(f"--prefetch: {part.strip()!r} is not one of next, chain")
+        if p not in out:
+            out.append(p)
+    if not out:
+        raise DearsimError("--prefetch: give next, chain or both")
+    return out
+
+
 def _terms_of(path: Path) -> dict[str, Any]:
     """The terms of a ``collect interference`` file; one that gives no interference
     parameter fails here, in one line."""
@@ -385,7 +465,7 @@ def _terms_of(path: Path) -> dict[str, Any]:
 def run_validate(
     trace_path: Path, network: str, model: str, batch_size: int | None = None, *,
     nproc: int = 2, device: str = "cpu", bucket_caps: str = "1,5", thresholds: str = "1,25",
-    iters: int = 20, warmup: int = 5, threads: int | None = None,
+    prefetch: str = "next,chain", iters: int = 20, warmup: int = 5, threads: int | None = None,
     interference: Path | None = None, launcher: str | None = None, timeout: float = 600.0,
     seed: int = 0,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -412,7 +492,7 @@ def run_validate(
     build(model, batch, "meta")  # a bad name fails here, in one line
     caps = _floats(bucket_caps, "--bucket-caps")
     ths = _floats(thresholds, "--thresholds", allow_null=True)
-    sets = validate.settings(caps, ths)
+    sets = validate.settings(caps, ths, _prefetches(prefetch))
     res = launch.run_task(
         "validate",
         {"model": model, "batch_size": batch, "device": dev, "iters": iters,
@@ -442,6 +522,10 @@ def validate_cmd(
     thresholds: Annotated[
         str, typer.Option("--thresholds", help="DeAR threshold_mb values (null: per layer).")
     ] = "1,25",
+    prefetch: Annotated[
+        str, typer.Option("--prefetch", help="DeAR all-gather prefetch rules to run: next, "
+                          "chain or both (comma list).")
+    ] = "next,chain",
     iters: Annotated[int, typer.Option("--iters", help="Timed steps per setting.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed steps per setting.")] = 5,
     threads: ThreadsOpt = None,
@@ -452,12 +536,13 @@ def validate_cmd(
     launcher: LauncherOpt = None,
     timeout: TimeoutOpt = 600.0,
 ) -> None:
-    """Train with DDP, DeAR and WFBP for real; compare with dearsim's predictions."""
+    """Train with DDP, DeAR (prefetch next and chain) and WFBP for real; compare with
+    dearsim's predictions."""
     from .collect import validate
 
     rows, res = run_validate(
         trace, network, model, batch_size, nproc=nproc, device=device, bucket_caps=bucket_caps,
-        thresholds=thresholds, iters=iters, warmup=warmup, threads=threads,
+        thresholds=thresholds, prefetch=prefetch, iters=iters, warmup=warmup, threads=threads,
         interference=interference, launcher=launcher, timeout=timeout,
     )
     extra = {"model": model, "device": device, "threads": res["threads"]}
@@ -469,12 +554,12 @@ def validate_cmd(
 
         print(f"interference from {interference}: "
               f"{cluster_interference(_terms_of(interference))[1]}")
-    head = f"{'schedule':<6} {'setting':<28} {'ranks':>5} {'measured':>10}" + "".join(
-        f" {what:>16} {'error':>7}" for _, what in preds)
+    head = (f"{'schedule':<6} {'setting':<28} {'prefetch':<8} {'ranks':>5} {'measured':>10}"
+            + "".join(f" {what:>16} {'error':>7}" for _, what in preds))
     print(head)
     for r in rows:
-        line = (f"{r['schedule']:<6} {r['setting']:<28} {r['ranks']:>5} "
-                f"{r['measured_ms']:>8.3f}ms")
+        line = (f"{r['schedule']:<6} {r['setting']:<28} {r.get('prefetch', ''):<8} "
+                f"{r['ranks']:>5} {r['measured_ms']:>8.3f}ms")
         for stem, _ in preds:
             line += f" {r[f'predicted_{stem}ms']:>14.3f}ms {r[f'error_{stem}pct']:>+6.1f}%"
         print(line)
@@ -484,6 +569,6 @@ def validate_cmd(
         parts.append(f"{what}: median {med:.1f}%, worst {worst:.1f}%")
     print("|error| " + "; ".join(parts))
     chk = res["check"]
-    print("correctness after one step, max |param - DDP's|: "
+    print(f"correctness after {res.get('check_steps', 1)} steps, max |param - DDP's|: "
           + ", ".join(f"{k} {v:.2e}" for k, v in chk.items()))
     _err(f"wrote {out}")

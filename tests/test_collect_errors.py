@@ -163,6 +163,8 @@ def test_an_interrupt_takes_the_ranks_down(tmp_path: Path) -> None:
                     f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
     fake.chmod(0o755)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    before = HEADER + "allreduce,2,4096,1e-4,1e-4,1e-4,5,0,0,gloo,false\n"
+    (tmp_path / "c.csv").write_text(before)  # a run that kept no row leaves it as it was
     proc = subprocess.Popen(
         [sys.executable, "-m", "dearsim", "collect", "comm", "--sizes", "4KiB,8KiB",
          "--launcher", str(fake), "--out", str(tmp_path / "c.csv")],
@@ -178,9 +180,40 @@ def test_an_interrupt_takes_the_ranks_down(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
+        assert "interrupted: 0 of 6 rows measured and kept" in err
+        assert (tmp_path / "c.csv").read_text() == before
+        assert not (tmp_path / "c.csv.partial").exists()
         time.sleep(0.2)
         with pytest.raises(ProcessLookupError):
             os.kill(rank, 0)  # the rank is gone
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_calibrated_trace_counts_a_negative_overhead_as_zero() -> None:
+    # DDP's and the optimizer's overheads are differences of two noisy medians: one measured
+    # below 0 must not make a layer's backward negative (the trace would not load)
+    from dearsim import Trace
+    from dearsim.collect.validate import calibrated_trace
+
+    tr = Trace.from_layers([1e-3, 1e-4], [2e-3, 1e-4], [1000, 9000], [1e-5, 1e-5], ["a", "b"])
+    terms = {"compute_slowdown": 1.5, "ddp_overhead_s": -5e-3, "optimizer_overhead_s": -1e-3}
+    out = calibrated_trace(tr, terms, "ddp")
+    assert out.bwd == pytest.approx([3e-3, 1.5e-4]) and out.update == pytest.approx([1.5e-5] * 2)
+    terms = {**terms, "ddp_overhead_s": 1e-3, "optimizer_overhead_s": 2e-5}
+    out = calibrated_trace(tr, terms, "ddp")
+    assert out.bwd == pytest.approx([3e-3 + 1e-4, 1.5e-4 + 9e-4])
+    assert out.update == pytest.approx([1.5e-5 + 1e-5] * 2)
+
+
+def test_validate_bad_prefetch_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    cal = ROOT / "examples" / "calibration"
+    line = one_error_line(*run(capsys, "validate", "--trace", cal / "mlp-b32-cpu.csvy",
+                               "--network", cal / "gloo-loopback-2.yaml", "--model", "mlp",
+                               "--prefetch", "next,sometimes", "--out", tmp_path / "v.csv"))
+    assert "--prefetch" in line and "'sometimes'" in line
+    assert not (tmp_path / "v.csv").exists()

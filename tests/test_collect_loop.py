@@ -83,7 +83,8 @@ def test_collect_calibrate_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
                        "--interference", interf_p, "--out", out_csv)
     assert rc == 0, err
     rows = list(csv.DictReader(out_csv.open()))
-    assert [r["schedule"] for r in rows] == ["ddp", "ddp", "dear", "wfbp"]
+    assert [r["schedule"] for r in rows] == ["ddp", "ddp", "dear", "dear", "wfbp"]
+    assert [r["prefetch"] for r in rows] == ["", "", "next", "chain", ""]
     for r in rows:
         assert float(r["measured_ms"]) > 0 and float(r["predicted_ms"]) > 0
         for stem in ("", "x_", "cal_", "cal_x_"):
@@ -94,8 +95,11 @@ def test_collect_calibrate_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert float(r["predicted_cal_x_ms"]) >= float(r["predicted_cal_ms"]) - 1e-6
         assert math.isclose(float(r["interference"]), x, abs_tol=1e-4)
     assert "+ interference x: median" in out and "interference from" in out
-    assert "groups=2" in rows[2]["setting"]  # 0.07 MiB: layer 0, then layers 1-2
-    # DeAR's and WFBP's parameters after one step equal DDP's
+    for r in rows[2:4]:
+        assert "groups=2" in r["setting"]  # 0.07 MiB: layer 0, then layers 1-2
+    # DeAR's (both prefetch rules) and WFBP's parameters after two steps equal DDP's
     line = next(ln for ln in out.splitlines() if ln.startswith("correctness"))
-    diffs = [float(x.split()[-1]) for x in line.split(":", 1)[1].split(",")]
-    assert len(diffs) == 2 and all(d < 1e-6 for d in diffs)
+    assert line.startswith("correctness after 2 steps")
+    diffs = {x.split()[0]: float(x.split()[-1]) for x in line.split(":", 1)[1].split(",")}
+    assert set(diffs) == {"dear-next", "dear-chain", "wfbp"}
+    assert all(d < 1e-6 for d in diffs.values()), diffs

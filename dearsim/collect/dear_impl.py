@@ -9,12 +9,29 @@
 * after the backward pass every reduce-scatter is waited for and the **all-gather** of
   group 0 is launched (the barrier);
 * forward of the next step: a forward pre-hook on each layer module. The first hook of group
-  ``j`` *opens* it: waits for its all-gather, launches group ``j+1``'s (``prefetch="next"``,
-  exactly one ahead), and each layer then applies plain SGD to its own parameters
-  (``p -= lr/world x summed gradient``) just before its forward runs.
+  ``j`` *opens* it: waits for its all-gather, and each layer then applies plain SGD to its
+  own parameters (``p -= lr/world x summed gradient``) just before its forward runs.
 
-``prefetch="chain"`` (posting ``j+1`` from the completion of ``j``) is not implemented: on a
-CPU the host waits for every op anyway, which is what ``next`` models.
+When the all-gathers after group 0's are posted is ``prefetch`` (the model's option):
+
+* ``"next"``: group ``j``'s opening posts group ``j+1``'s all-gather, so exactly one is in
+  flight ahead of the forward pass;
+* ``"chain"``: group ``j+1``'s all-gather is posted as soon as group ``j``'s completes,
+  whatever the forward pass is doing, so they run back to back from the barrier on. With
+  NCCL, all of them are posted at the barrier, in group order: the process group runs its
+  collectives one after another on its stream, which is what dear_pytorch's GPU code does
+  (its host runs ahead and enqueues them back to back). Elsewhere (gloo, CPUs) a helper
+  thread (one per trainer, started once and handed each step's chain through a queue, so
+  that no step waits for a thread to start) waits for all-gather ``j`` and posts ``j+1``.
+  With one group there is nothing to chain: ``chain`` runs as ``next``. Collectives must be
+  issued in the same order on every rank and never from two threads at once: the main
+  thread issues none while the helper posts (the forward pass posts nothing), and the
+  helper has posted every all-gather by the time the last group opens, where it is waited
+  for, before the next backward's reduce-scatters (a gradient hook also waits for it,
+  should a group not open).
+  Between :meth:`DearTrainer.end_backward` and the next forward pass the helper may be
+  posting: a caller that issues a collective of its own there (a barrier between warm-up
+  and timing, say) calls :meth:`DearTrainer.settle` first.
 
 :class:`WfbpTrainer` launches one asynchronous all-reduce per gradient tensor from its
 gradient hook, waits for all of them after backward and applies plain SGD.
@@ -22,22 +39,40 @@ gradient hook, waits for all of them after backward and applies plain SGD.
 
 from __future__ import annotations
 
+import queue
+import threading
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
+from ..errors import DearsimError
 from .layers import Layering
+
+PREFETCH = ("next", "chain")
 
 _RS = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
 _AG = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
 
 
 class DearTrainer:
-    def __init__(self, lay: Layering, groups: list[tuple[int, int]], lr: float) -> None:
+    def __init__(self, lay: Layering, groups: list[tuple[int, int]], lr: float,
+                 prefetch: str = "next") -> None:
+        if prefetch not in PREFETCH:
+            raise DearsimError(f"prefetch must be one of {', '.join(PREFETCH)}, got {prefetch!r}")
         self.lay = lay
         self.lr = lr
+        self.prefetch = prefetch
         self.world = dist.get_world_size()
+        # NCCL queues its collectives on one stream: posting them all is the chain
+        self.post_all = dist.get_backend() == "nccl"
+        self.gathering = False  # all-gathers to open in this forward pass (not the first)
+        self.posted: list[threading.Event] = []  # chain with a helper thread: j is posted
+        self.helper: threading.Thread | None = None  # started at the first chain
+        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.idle = threading.Event()  # the helper posts nothing now
+        self.idle.set()
+        self.helper_error: BaseException | None = None
         self.groups = [list(range(a, b + 1)) for a, b in groups]
         self.group_of = {i: g for g, layers in enumerate(self.groups) for i in layers}
         self.gparams: list[list[Any]] = [
@@ -62,6 +97,7 @@ class DearTrainer:
         self._reset()
 
     def remove(self) -> None:
+        self._stop_helper()
         for h in self.handles:
             h.remove()
 
@@ -70,6 +106,8 @@ class DearTrainer:
 
     # ---- backward
     def _grad_ready(self, g: int) -> None:
+        if not self.idle.is_set():  # before any reduce-scatter of this backward
+            self._join()
         self.pending[g] -= 1
         if self.pending[g]:
             return
@@ -92,23 +130,90 @@ class DearTrainer:
                 p.grad = None
         self._reset()
         self.opened = set()
-        if self.rs:
-            self._gather(0)
+        self.gathering = bool(self.rs)
+        if not self.rs:
+            return
+        work = self._gather(0)
+        if self.prefetch == "chain" and len(self.groups) > 1:
+            if self.post_all:
+                for g in range(1, len(self.groups)):
+                    self._gather(g)
+            else:
+                self._chain(work)
 
-    def _gather(self, g: int) -> None:
-        work, shard = self.rs.pop(g)
+    def _gather(self, g: int) -> Any:
+        _, shard = self.rs.pop(g)
         full = torch.empty(self.padded[g], dtype=shard.dtype, device=shard.device)
-        self.ag[g] = (_AG(full, shard, async_op=True), full)
+        work = _AG(full, shard, async_op=True)
+        self.ag[g] = (work, full)
+        return work
+
+    # ---- prefetch="chain" with a helper thread
+    def _chain(self, first: Any) -> None:
+        """Hand this step's chain to the helper thread: all-gather 0 is ``first``."""
+        self.posted = [threading.Event() for _ in self.groups]
+        self.posted[0].set()
+        self.idle.clear()
+        if self.helper is None:
+            self.helper = threading.Thread(target=self._helper, name="dear-chain", daemon=True)
+            self.helper.start()
+        self.jobs.put((first, self.posted))
+
+    def _helper(self) -> None:
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            work, posted = job
+            try:
+                for g in range(1, len(posted)):
+                    work.wait()
+                    work = self._gather(g)
+                    posted[g].set()
+            except BaseException as exc:  # noqa: BLE001 - raised in the main thread
+                self.helper_error = exc
+            finally:
+                for ev in posted:
+                    ev.set()
+                self.idle.set()
+
+    def _stop_helper(self) -> None:
+        self._join()
+        if self.helper is not None:
+            self.jobs.put(None)
+            self.helper.join()
+            self.helper = None
+
+    def settle(self) -> None:
+        """Wait until every all-gather of this step is posted (the helper thread of
+        ``prefetch="chain"`` is idle): call it before issuing a collective of one's own
+        between :meth:`end_backward` and the next forward pass."""
+        self._join()
+
+    def _join(self) -> None:
+        self.idle.wait()
+        if self.helper_error is not None:
+            exc, self.helper_error = self.helper_error, None
+            raise exc
 
     # ---- forward
     def _open(self, g: int) -> None:
         self.opened.add(g)
-        if g not in self.ag:
+        if not self.gathering:
             return  # the first step: nothing to gather
+        if self.posted:
+            self.posted[g].wait()
+            if self.helper_error is not None:
+                self._join()
         work, full = self.ag.pop(g)
         work.wait()
-        if g + 1 < len(self.groups) and g + 1 in self.rs:
+        last = g + 1 == len(self.groups)
+        if self.prefetch == "next" and not last:
             self._gather(g + 1)
+        if last:
+            self.gathering = False
+            self.posted = []
+            self._join()  # every all-gather is posted: no collective from the helper now
         off = 0
         for i in self.groups[g]:
             views = []
@@ -139,6 +244,7 @@ class DearTrainer:
                 self._open(g)
         for i in list(self.grads):
             self._apply(i)
+        self._stop_helper()  # a later step starts it again
 
 
 class WfbpTrainer:
@@ -165,6 +271,16 @@ class WfbpTrainer:
             for p in self.params:
                 p.add_(p.grad, alpha=-self.lr / self.world)
                 p.grad = None
+
+    def _stop_helper(self) -> None:
+        self._join()
+        if self.helper is not None:
+            self.jobs.put(None)
+            self.helper.join()
+            self.helper = None
+
+    def settle(self) -> None:
+        pass
 
     def finish(self) -> None:
         pass

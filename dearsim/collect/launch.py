@@ -67,6 +67,47 @@ def _beside_python(name: str) -> str | None:
     return str(p) if p.is_file() and os.access(p, os.X_OK) else None
 
 
+def stop(proc: subprocess.Popen[str], tmp: Path, grace_s: float = 10.0) -> None:
+    """Stop torchrun and its ranks. SIGTERM to torchrun's group first: torchrun passes it
+    on to every rank (each in a session of its own, so a signal to torchrun's group alone
+    would leave them running) and exits once they are gone. What is left after ``grace_s``
+    (or a second signal) is killed: torchrun's group, and any rank still alive, found by the
+    pid it wrote at start (``pid.RANK``)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace_s)
+    except BaseException:  # noqa: BLE001 - gone already, timed out, or interrupted again
+        pass
+    forced = proc.poll() is None
+    if forced:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for f in tmp.glob("pid.*"):
+        try:
+            pid = int(f.read_text(encoding="utf-8").strip())
+            if _is_rank(pid, forced):
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+    try:
+        proc.communicate(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _is_rank(pid: int, otherwise: bool) -> bool:
+    """Whether ``pid`` is still one of our ranks (not a reused pid); where ``/proc`` cannot
+    tell, ``otherwise``."""
+    try:
+        return b"dearsim.collect.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return False if Path("/proc/self").exists() else otherwise
+    except OSError:
+        return otherwise
+
+
 def run_task(
     task: str,
     args: dict[str, Any],
@@ -109,10 +150,10 @@ def run_task(
         try:
             output, _ = proc.communicate(timeout=timeout_s)
         except BaseException as exc:
-            # A timeout, Ctrl-C or SIGTERM: the ranks run in their own session (so a terminal's
-            # Ctrl-C does not reach them), so take the whole group down before going on.
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            # A timeout, Ctrl-C or SIGTERM: torchrun runs in its own session (so a terminal's
+            # Ctrl-C does not reach it) and starts every rank in a session of its own: take
+            # them all down before going on.
+            stop(proc, Path(tmp))
             if isinstance(exc, subprocess.TimeoutExpired):
                 raise DearsimError(
                     f"{task} on {nproc} ranks did not finish within {timeout_s:g} s (killed)"

@@ -6,14 +6,16 @@ seed; each rank's batch scaled differently so the averaging matters) and trains 
 * ``ddp``: PyTorch ``DistributedDataParallel`` with ``bucket_cap_mb`` left at its default and
   at each given cap, ``torch.optim.SGD``;
 * ``dear``: :class:`~dearsim.collect.dear_impl.DearTrainer` with DeAR's threshold grouping
-  over the trace's layers (:func:`dearsim.schedules.dear.greedy_groups`), prefetch ``next``;
+  over the trace's layers (:func:`dearsim.schedules.dear.greedy_groups`), once per
+  ``prefetch`` asked for (``next``, ``chain``);
 * ``wfbp``: :class:`~dearsim.collect.dear_impl.WfbpTrainer`, one all-reduce per tensor.
 
 Iteration time = median over the timed steps (after warm-up) of the interval between step
 starts on rank 0. The parent process then simulates each run with :func:`dearsim.simulate`
 from the collected trace and the calibrated network (``ddp`` with the same
-``bucket_cap_mb``, ``dear`` with the same groups and ``prefetch="next"``, ``wfbp``) and
-writes ``schedule, setting, ranks, measured_ms, predicted_ms, error_pct``. With the terms of
+``bucket_cap_mb``, ``dear`` with the same groups and the same ``prefetch``, ``wfbp``) and
+writes ``schedule, setting, prefetch, ranks, measured_ms, predicted_ms, error_pct``
+(``prefetch`` is there when DeAR ran, and empty but for its rows). With the terms of
 ``collect interference`` it adds three predictions, each with its error:
 
 * ``predicted_x_ms``: the same trace on a ``Cluster(ranks, interference=x)``, ``x`` from
@@ -21,9 +23,11 @@ writes ``schedule, setting, ranks, measured_ms, predicted_ms, error_pct``. With 
 * ``predicted_cal_ms``: the trace with the terms applied (:func:`calibrated_trace`), no ``x``;
 * ``predicted_cal_x_ms``: both.
 
-Correctness: before timing, one step of DeAR and one of WFBP are compared with one step of
-DDP from the same initial parameters; the largest absolute parameter difference is reported
-(``max_abs_diff``).
+Correctness: before timing, two steps of DeAR (with each prefetch) and of WFBP are compared
+with two steps of DDP from the same initial parameters (the second step's forward pass
+applies the first step's update while the all-gathers run); the largest absolute parameter
+difference is reported per implementation (``check``: ``dear-next``, ``dear-chain``,
+``wfbp``).
 """
 
 from __future__ import annotations
@@ -40,15 +44,22 @@ from ..errors import DearsimError
 DEFAULT_LR = 0.01
 
 
-def settings(bucket_caps: list[float], thresholds: list[float | None]) -> list[dict[str, Any]]:
+CHECK_STEPS = 2
+
+
+def settings(bucket_caps: list[float], thresholds: list[float | None],
+             prefetches: tuple[str, ...] | list[str] = ("next",)) -> list[dict[str, Any]]:
+    """The runs: DDP at its default and each cap, DeAR at each threshold with each prefetch,
+    WFBP."""
     out: list[dict[str, Any]] = [{"schedule": "ddp", "setting": "default", "options": {}}]
     for cap in bucket_caps:
         out.append({"schedule": "ddp", "setting": f"bucket_cap_mb={cap:g}",
                     "options": {"bucket_cap_mb": cap}})
     for th in thresholds:
         label = "threshold_mb=null" if th is None else f"threshold_mb={th:g}"
-        out.append({"schedule": "dear", "setting": label,
-                    "options": {"threshold_mb": th, "prefetch": "next"}})
+        for pf in prefetches:
+            out.append({"schedule": "dear", "setting": label,
+                        "options": {"threshold_mb": th, "prefetch": pf}})
     out.append({"schedule": "wfbp", "setting": "per-tensor", "options": {}})
     return out
 
@@ -76,8 +87,9 @@ def _groups(trace: Any, threshold: float | None) -> list[tuple[int, int]]:
 
 
 def _step_fn(kind: str, w: Any, lay: Any, opts: dict[str, Any], trace: Any, lr: float,
-             device: str) -> tuple[Any, Any, dict[str, Any]]:
-    """(step(), finish(), info) for one setting on the workload ``w``."""
+             device: str) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """(step(), finish(), settle(), info) for one setting on the workload ``w``: settle()
+    before a collective of the caller's own between steps."""
     import torch
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -98,11 +110,11 @@ def _step_fn(kind: str, w: Any, lay: Any, opts: dict[str, Any], trace: Any, lr: 
             loss.backward()
             opt.step()
 
-        return step, lambda: None, info
+        return step, lambda: None, lambda: None, info
     if kind == "dear":
         groups = _groups(trace, opts.get("threshold_mb"))
         info["groups"] = groups
-        tr = DearTrainer(lay, groups, lr)
+        tr = DearTrainer(lay, groups, lr, prefetch=opts.get("prefetch", "next"))
     else:
         tr = WfbpTrainer(lay, lr)
 
@@ -111,7 +123,7 @@ def _step_fn(kind: str, w: Any, lay: Any, opts: dict[str, Any], trace: Any, lr: 
         loss.backward()
         tr.end_backward()
 
-    return step2, tr.finish, info
+    return step2, tr.finish, tr.settle, info
 
 
 def run_rank(args: dict[str, Any]) -> dict[str, Any]:
@@ -145,28 +157,38 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
         w.model.load_state_dict(init)
         return w, layering(w)
 
-    # ---- correctness: one step of each implementation from the same parameters
+    # ---- correctness: two steps of each implementation from the same parameters
+    steps = int(args.get("check_steps", CHECK_STEPS))
     ref_w, ref_lay = fresh()
-    step, finish, _ = _step_fn("ddp", ref_w, ref_lay, {}, trace, lr, device)
-    step()
+    step, finish, _, _ = _step_fn("ddp", ref_w, ref_lay, {}, trace, lr, device)
+    for _ in range(steps):
+        step()
     ref = [p.detach().clone() for p in ref_lay.all_params()]
     check: dict[str, float] = {}
-    for kind, opts in (("dear", {"threshold_mb": args["check_threshold_mb"]}), ("wfbp", {})):
+    th = args["check_threshold_mb"]
+    for name, kind, opts in (
+        ("dear-next", "dear", {"threshold_mb": th, "prefetch": "next"}),
+        ("dear-chain", "dear", {"threshold_mb": th, "prefetch": "chain"}),
+        ("wfbp", "wfbp", {}),
+    ):
         w, lay = fresh()
-        step, finish, _ = _step_fn(kind, w, lay, opts, trace, lr, device)
-        step()
+        step, finish, _, _ = _step_fn(kind, w, lay, opts, trace, lr, device)
+        for _ in range(steps):
+            step()
         finish()
         diff = max(float((p.detach() - q).abs().max()) for p, q in zip(lay.all_params(), ref))
-        check[kind] = diff
+        check[name] = diff
     dist.barrier()
 
     # ---- timing
     rows = []
     for s in args["settings"]:
         w, lay = fresh()
-        step, finish, info = _step_fn(s["schedule"], w, lay, s["options"], trace, lr, device)
+        step, finish, settle, info = _step_fn(s["schedule"], w, lay, s["options"], trace, lr,
+                                              device)
         for _ in range(int(args["warmup"])):
             step()
+        settle()  # DeAR's chain helper may still be posting all-gathers: not beside a barrier
         sync()
         dist.barrier()
         starts = []
@@ -185,6 +207,7 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
     return {
         "rows": rows,
         "check": check,
+        "check_steps": steps,
         "names": lay0.names,
         "tensors": lay0.tensor_bytes,
         "tensor_names": [[n for n, _ in ps] for ps in lay0.params],
@@ -213,7 +236,8 @@ def with_tensors(trace: Any, result: dict[str, Any]) -> Any:
 def calibrated_trace(trace: Any, terms: dict[str, Any], schedule: str) -> Any:
     """The trace with the interference terms applied: compute scaled by the ranks' mutual
     slowdown; for ddp, DDP's own work spread over the backward in proportion to the bytes
-    and the optimizer's overhead added to the update."""
+    and the optimizer's overhead added to the update. An overhead measured below 0 (noise:
+    the difference of two noisy medians) counts as 0."""
     from ..trace import Trace
 
     f = float(terms.get("compute_slowdown", 1.0))
@@ -221,10 +245,10 @@ def calibrated_trace(trace: Any, terms: dict[str, Any], schedule: str) -> Any:
     bwd = [x * f for x in trace.bwd]
     upd = [x * f for x in trace.update]
     if schedule == "ddp":
-        extra = float(terms.get("ddp_overhead_s", 0.0))
+        extra = max(0.0, float(terms.get("ddp_overhead_s", 0.0)))
         total = sum(trace.size) or 1
         bwd = [b + extra * s / total for b, s in zip(bwd, trace.size)]
-        opt = float(terms.get("optimizer_overhead_s", 0.0))
+        opt = max(0.0, float(terms.get("optimizer_overhead_s", 0.0)))
         total_u = sum(trace.update)
         n = trace.num_layers
         upd = [u + opt * (trace.update[i] / total_u if total_u > 0 else 1 / n)
@@ -258,12 +282,14 @@ def predict(result: dict[str, Any], trace: Any, network: Any,
     out = []
     for r in result["rows"]:
         opts = dict(r["options"])
-        if r["schedule"] == "dear":
-            opts = {"groups": [list(g) for g in r["groups"]], "prefetch": "next"}
         row: dict[str, Any] = {
             "schedule": r["schedule"], "setting": r["setting"], "ranks": ranks,
             "measured_ms": r["measured_s"] * 1e3,
         }
+        if r["schedule"] == "dear":
+            pf = r["options"].get("prefetch", "next")
+            opts = {"groups": [list(g) for g in r["groups"]], "prefetch": pf}
+            row["prefetch"] = pf
         runs = [("", trace, Cluster(ranks))]
         if terms:
             ct = calibrated_trace(trace, terms, r["schedule"])
@@ -284,7 +310,10 @@ def predict(result: dict[str, Any], trace: Any, network: Any,
 
 def write_rows(rows: list[dict[str, Any]], path: Path, extra: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    cols = ["schedule", "setting", "ranks", "measured_ms"]
+    cols = ["schedule", "setting"]
+    if any("prefetch" in r for r in rows):  # DeAR rows (empty for the others)
+        cols.append("prefetch")
+    cols += ["ranks", "measured_ms"]
     for stem, _ in PREDICTIONS:
         if any(f"predicted_{stem}ms" in r for r in rows):
             cols += [f"predicted_{stem}ms", f"error_{stem}pct"]

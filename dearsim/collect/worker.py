@@ -15,6 +15,10 @@ def main(argv: list[str]) -> int:
     task, argfile = argv[0], Path(argv[1])
     rank = int(os.environ.get("RANK", "0"))
     warnings.filterwarnings("ignore")
+    try:  # for the parent to kill this rank if torchrun cannot (launch.stop)
+        argfile.with_name(f"pid.{rank}").write_text(str(os.getpid()), encoding="utf-8")
+    except OSError:
+        pass
     try:
         import torch
         import torch.distributed as dist

@@ -40,7 +40,9 @@ def main() -> None:
     caps = [float(c) for c in a.bucket_caps.split(",")]
     ths = [None if t == "null" else float(t) for t in a.thresholds.split(",")]
     measured = list(csv.DictReader(Path(a.csv).open(encoding="utf-8")))
-    sets = validate.settings(caps, ths)
+    # the DeAR rows' prefetch rules, in the order validate runs them (older files: next)
+    pfs = [pf for pf in ("next", "chain") if any(r.get("prefetch") == pf for r in measured)]
+    sets = validate.settings(caps, ths, pfs or ["next"])
     assert [s["schedule"] for s in sets] == [r["schedule"] for r in measured], "other settings"
     rows = []
     for s, m in zip(sets, measured):
