@@ -272,15 +272,8 @@ class WfbpTrainer:
                 p.add_(p.grad, alpha=-self.lr / self.world)
                 p.grad = None
 
-    def _stop_helper(self) -> None:
-        self._join()
-        if self.helper is not None:
-            self.jobs.put(None)
-            self.helper.join()
-            self.helper = None
-
     def settle(self) -> None:
-        pass
+        """Nothing to wait for: every all-reduce was waited for in :meth:`end_backward`."""
 
     def finish(self) -> None:
         pass
