@@ -139,17 +139,10 @@ def cluster_from_options(
             stalls.append(Stall(w, every, ms / 1e3, offset))
         except DearsimError as exc:
             raise DearsimError(f"--stall {item}: {exc}") from None
-    flags = {"stragglers": "--stragglers", "straggler_slowdown": "--straggler-slowdown",
-             "slowdown": "--slowdown", "jitter": "--jitter-cv", "seed": "--seed",
-             "stall": "--stall", "interference": "--interference"}
-    try:
-        return Cluster.build(workers, slowdown=slow, stragglers=stragglers,
-                             straggler_slowdown=straggler_slowdown, jitter_cv=jitter_cv,
-                             seed=seed, stalls=stalls, interference=interference)
-    except DearsimError as exc:
-        msg = str(exc)
-        flag = next((f for k, f in flags.items() if msg.startswith(k)), None)
-        raise DearsimError(f"{flag}: {msg}" if flag else msg) from None
+    # a bad value is a ParamError naming Cluster.build's parameter: main() names its flag
+    return Cluster.build(workers, slowdown=slow, stragglers=stragglers,
+                         straggler_slowdown=straggler_slowdown, jitter_cv=jitter_cv,
+                         seed=seed, stalls=stalls, interference=interference)
 
 
 def network_with_algorithm(network: str, algorithm: str | None) -> Any:
@@ -896,7 +889,7 @@ def _root(
 
 
 #: Library parameters whose command-line flag is not named after them.
-PARAM_FLAGS = {"options": "set_"}
+PARAM_FLAGS = {"options": "set_", "stalls": "stall"}
 
 
 def flag_for(command: Any, argv: list[str], param: str) -> str | None:

@@ -31,11 +31,12 @@ numbers of workers ``0..p-1`` do not change when more workers are added.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import DearsimError
+from .errors import DearsimError, ParamError
 
 if TYPE_CHECKING:  # numpy is imported where it is used: not at start-up
     import numpy as np
@@ -56,6 +57,43 @@ def _count(x: Any, what: str, low: int = 0) -> int:
     if isinstance(x, bool) or not isinstance(x, int) or x < low:
         raise DearsimError(f"{what} must be an integer >= {low}, got {x!r}")
     return x
+
+
+@contextmanager
+def _param(name: str) -> Iterator[None]:
+    """A check of :meth:`Cluster.build`'s parameter ``name``: its error becomes a
+    :class:`ParamError` naming the parameter (configs point at the key, the command line at
+    the flag)."""
+    try:
+        yield
+    except ParamError:
+        raise
+    except DearsimError as exc:
+        raise ParamError(name, str(exc)) from None
+
+
+def _slowdowns(values: Sequence[float], workers: int) -> tuple[float, ...]:
+    """Per-worker compute-time multipliers: one per worker, each positive and finite."""
+    if len(values) != workers:
+        raise DearsimError(f"slowdown has {len(values)} entries for {workers} workers")
+    for i, s in enumerate(values):
+        if not (s > 0 and s < float("inf")):
+            raise DearsimError(f"slowdown[{i}] must be a positive number, got {s!r}")
+    return tuple(values)
+
+
+def _stalls_within(stalls: Sequence[Any], workers: int) -> None:
+    for s in stalls:
+        if not isinstance(s, Stall):
+            raise DearsimError(f"stalls must be Stall objects, got {s!r}")
+        if s.worker >= workers:
+            raise DearsimError(f"stall of worker {s.worker}: there are only {workers} workers")
+
+
+def _interference(x: Any) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not (0 <= x < math.inf):
+        raise DearsimError(f"interference must be a finite number >= 0, got {x!r}")
+    return float(x)
 
 
 @dataclass(frozen=True)
@@ -133,28 +171,13 @@ class Cluster:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
             raise DearsimError(f"workers must be a positive integer, got {self.workers!r}")
         if self.slowdown is not None:
-            if len(self.slowdown) != self.workers:
-                raise DearsimError(
-                    f"slowdown has {len(self.slowdown)} entries for {self.workers} workers"
-                )
-            for i, s in enumerate(self.slowdown):
-                if not (s > 0 and s < float("inf")):
-                    raise DearsimError(f"slowdown[{i}] must be a positive number, got {s!r}")
+            _slowdowns(self.slowdown, self.workers)
         if not isinstance(self.stalls, tuple):
             object.__setattr__(self, "stalls", tuple(self.stalls))
-        for s in self.stalls:
-            if not isinstance(s, Stall):
-                raise DearsimError(f"stalls must be Stall objects, got {s!r}")
-            if s.worker >= self.workers:
-                raise DearsimError(
-                    f"stall of worker {s.worker}: there are only {self.workers} workers"
-                )
+        _stalls_within(self.stalls, self.workers)
         if self.jitter is not None and not isinstance(self.jitter, Jitter):
             raise DearsimError(f"jitter must be a Jitter, got {self.jitter!r}")
-        x = self.interference
-        if isinstance(x, bool) or not isinstance(x, (int, float)) or not (0 <= x < math.inf):
-            raise DearsimError(f"interference must be a finite number >= 0, got {x!r}")
-        object.__setattr__(self, "interference", float(x))
+        object.__setattr__(self, "interference", _interference(self.interference))
 
     # ------------------------------------------------------------------ building
 
@@ -177,25 +200,37 @@ class Cluster:
         times slower (on top of ``slowdown``). ``jitter_cv > 0`` adds log-normal jitter
         seeded with ``seed``. ``stalls`` are :class:`Stall` s or mappings with ``worker``,
         ``every``, ``duration_ms`` (or ``duration_s``) and optionally ``offset``.
-        ``interference`` is the slowdown of compute while a collective is in flight."""
-        _count(workers, "workers", 1)
-        k = _count(stragglers, "stragglers")
+        ``interference`` is the slowdown of compute while a collective is in flight.
+
+        A bad value raises :class:`~dearsim.errors.ParamError` naming its parameter."""
+        with _param("workers"):
+            _count(workers, "workers", 1)
+        with _param("stragglers"):
+            k = _count(stragglers, "stragglers")
         if k > workers:
-            raise DearsimError(f"stragglers: {k} stragglers among {workers} workers")
-        factor = _positive(straggler_slowdown, "straggler_slowdown")
+            raise ParamError("stragglers", f"{k} stragglers among {workers} workers")
+        with _param("straggler_slowdown"):
+            factor = _positive(straggler_slowdown, "straggler_slowdown")
         slow: list[float] | None = None
         if slowdown is not None:
-            slow = [float(s) for s in slowdown]
+            with _param("slowdown"):
+                slow = list(_slowdowns([float(s) for s in slowdown], workers))
         if k and factor != 1.0:
             slow = slow if slow is not None else [1.0] * workers
-            if len(slow) != workers:
-                raise DearsimError(f"slowdown has {len(slow)} entries for {workers} workers")
             for i in range(workers - k, workers):
                 slow[i] = slow[i] * factor
-        jit = Jitter(jitter_cv, seed) if jitter_cv else None
-        stall_objs = tuple(s if isinstance(s, Stall) else _stall_from(s) for s in stalls)
-        return cls(workers, None if slow is None else tuple(slow), jit, stall_objs,
-                   interference)
+        jit = None
+        if jitter_cv:
+            with _param("jitter_cv"):
+                Jitter(jitter_cv)  # the coefficient alone: Jitter checks it
+            with _param("seed"):
+                jit = Jitter(jitter_cv, seed)
+        with _param("stalls"):
+            stall_objs = tuple(s if isinstance(s, Stall) else _stall_from(s) for s in stalls)
+            _stalls_within(stall_objs, workers)
+        with _param("interference"):
+            x = _interference(interference)
+        return cls(workers, None if slow is None else tuple(slow), jit, stall_objs, x)
 
     def spec(self) -> dict[str, Any]:
         """A JSON-ready description (for run hashes and result rows)."""

@@ -28,7 +28,7 @@ from . import _yaml, schedules, shipped
 from . import plugins as plugins_mod
 from ._types import NonNegFloat, NonNegInt, PosFloat, PosInt
 from ._yaml import Marks, explain
-from .errors import DearsimError
+from .errors import DearsimError, ParamError
 from .network import AlphaBeta, load_network, network_from_spec, preset_names
 from .table import BASELINE, BETA_AT_1GBPS, NETWORK_FIELDS
 
@@ -122,6 +122,8 @@ class ClusterBlock(BaseModel):
 
 #: The ``cluster:`` keys, in the order the results' columns list them.
 CLUSTER_KEYS = tuple(ClusterBlock.model_fields)
+#: Identical workers, as the block's values read (``model_dump``).
+_CLUSTER_DEFAULTS = ClusterBlock().model_dump()
 
 
 class SweepBlock(BaseModel):
@@ -841,31 +843,26 @@ def _cluster(
 
     settings: dict[str, Any] = {}
     for key, value in given.items():
-        where = paths.get(key, ("cluster", key))
-        try:
-            checked = getattr(ClusterBlock.model_validate({key: value}), key)
-        except ValidationError as exc:
-            marks: Any = _At(res.loaded.marks, where) if key in paths else res.loaded.marks
-            prefix: tuple[str | int, ...] = () if key in paths else ("cluster",)
-            raise DearsimError(explain(exc, {key: value}, marks, prefix)) from None
-        default = ClusterBlock.model_fields[key].get_default(call_default_factory=True)
-        if key == "stalls":
-            checked = [s.model_dump() if isinstance(s, BaseModel) else s for s in checked]
-        if checked != default:
-            settings[key] = checked
+        if key in paths:  # a sweep axis's value (the block's own were checked on loading)
+            try:
+                value = ClusterBlock.model_validate({key: value}).model_dump()[key]
+            except ValidationError as exc:
+                at = _At(res.loaded.marks, paths[key])
+                raise DearsimError(explain(exc, {key: value}, at)) from None
+        if value != _CLUSTER_DEFAULTS[key]:
+            settings[key] = value
     if not settings:
         return {}
     if settings.get("jitter_cv"):
         settings["seed"] = seed
     try:
         Cluster.build(workers, **settings)
-    except DearsimError as exc:
-        key = next((k for k in ("slowdown", "stragglers", "stalls") if k in settings), None)
-        where = paths.get(key) if key else None
+    except ParamError as exc:  # point at the key that set the bad value
+        where = paths.get(exc.param)
         if where is None:
-            where = ("cluster", key) if key and key in res.loaded.config.cluster.model_fields_set \
-                else wpath
-        raise res.fail(where, f"{exc} (workers: {workers})") from None
+            where = (("cluster", exc.param) if exc.param in res.loaded.config.cluster
+                     .model_fields_set else wpath)
+        raise res.fail(where, f"{exc.detail} (workers: {workers})") from None
     return settings
 
 

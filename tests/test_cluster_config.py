@@ -194,10 +194,12 @@ def test_the_command_line_builds_the_same_cluster(capsys: pytest.CaptureFixture[
     [
         (["--stall", "0:3"], "--stall expects WORKER:EVERY:MS[:OFFSET]"),
         (["--stall", "7:3:1"], "--stall: stall of worker 7: there are only 4 workers"),
-        (["--stragglers", "9"], "--stragglers: stragglers: 9 stragglers among 4"),
+        (["--stragglers", "9"], "--stragglers: 9 stragglers among 4 workers"),
         (["--slowdown", "1,2"], "--slowdown has 2 values for --workers 4"),
         (["--slowdown", "1,x,1,1"], "--slowdown expects numbers"),
         (["--jitter-cv", "-1"], "--jitter-cv: jitter cv must be"),
+        (["--jitter-cv", "0.1", "--seed", "-1"], "--seed: jitter seed must be"),
+        (["--stragglers", "1", "--straggler-slowdown", "0"], "--straggler-slowdown: "),
         (["--algorithm", "ring"], "--algorithm applies to hierarchical networks"),
         (["--engine", "warp"], "engine"),
     ],
