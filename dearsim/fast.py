@@ -68,7 +68,7 @@ from .cluster import Cluster
 from .engine import CollectiveRecord, RawRun
 from .errors import DearsimError
 from .network import LinearCosts, NetworkModel, Op
-from .result import Result, spread
+from .result import Result, spread, worker_waits
 from .schedules import Schedule
 from .schedules.base import backward_segments, grad_tensors
 from .schedules.bytescheduler import ByteScheduler, layer_chunks
@@ -1109,7 +1109,8 @@ def measure(
     pairs = np.unique(np.stack([raw.first[w], raw.last[w]], axis=1), axis=0)
     buckets = [(int(a), int(b)) for a, b in pairs.tolist()]
     p50, p99 = spread(raw.bp_end, warmup)
-    waits = _worker_waits(period, raw, warmup, workers)
+    waits = () if raw.class_busy is None else worker_waits(
+        period, raw.class_busy.T.tolist(), raw.class_ranks, warmup, n, workers)
     return Result(
         scheduler=scheduler,
         options=options,
@@ -1131,21 +1132,6 @@ def measure(
         iteration_p99_s=p99,
         worker_wait_s=waits,
     )
-
-
-def _worker_waits(period: float, raw: FastRun, warmup: int, workers: int) -> tuple[float, ...]:
-    """:func:`dearsim.result.worker_waits` on the fast run's arrays."""
-    if raw.class_busy is None or raw.class_ranks is None:
-        return ()
-    n = raw.iterations
-    mean = raw.class_busy[warmup:n - 1].sum(axis=0) / (n - 1 - warmup)
-    wait = period - mean
-    if len(raw.class_ranks) == 1:
-        return (float(wait[0]),) * workers
-    out = np.empty(workers)
-    for w, ranks in zip(wait.tolist(), raw.class_ranks):
-        out[list(ranks)] = w
-    return tuple(out.tolist())
 
 
 def simulate(
