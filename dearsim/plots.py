@@ -129,19 +129,12 @@ MAX_PANELS = 36
 MAX_POINTS = 20_000
 
 
-def _curves(
-    frame: Any, y: str, ylabel: str, x: str, facet: str | None, row: str | None,
-    path: str | Path, title: str, baseline: str | None = None, logy: bool = False,
-) -> list[Path]:
-    fig = curves_figure(frame, y, ylabel, x, facet, row, title, baseline, logy)
-    return _save(fig, path)
-
-
 def curves_figure(
     frame: Any, y: str, ylabel: str, x: str, facet: str | None, row: str | None,
     title: str, baseline: str | None = None, logy: bool = False,
 ) -> Any:
-    """The figure of :func:`speedup_curves` and :func:`throughput_curves`, not saved."""
+    """The figure of :func:`metric_curves` (and so of :func:`speedup_curves` and
+    :func:`throughput_curves`), not saved."""
     from matplotlib.figure import Figure
 
     from .errors import DearsimError
@@ -253,9 +246,7 @@ def speedup_curves(
 ) -> list[Path]:
     """Speedup over ``baseline`` against ``x``, one line per schedule, panels by ``facet``
     (columns) and ``row`` (rows). Writes PNG and SVG; returns their paths."""
-    data = with_speedup(frame, baseline)
-    return _curves(data, "speedup", f"speedup over {baseline}", x, facet, row, path,
-                   f"speedup over {baseline} (T_{baseline} / T)", baseline)
+    return metric_curves(frame, path, "speedup", x, facet, row, baseline)
 
 
 def throughput_curves(
@@ -263,9 +254,7 @@ def throughput_curves(
     row: str | None = "trace",
 ) -> list[Path]:
     """Throughput (samples/s) against ``x``, one line per schedule."""
-    data = frame[frame["status"] == "ok"]
-    return _curves(data, "throughput_samples_per_s", "samples/s", x, facet, row, path,
-                   "throughput")
+    return metric_curves(frame, path, "throughput", x, facet, row)
 
 
 #: What a sweep's plot can show on its y axis (``plot.y`` in a config): the speedup over
