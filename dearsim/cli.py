@@ -155,9 +155,10 @@ def network_with_algorithm(network: str, algorithm: str | None) -> Any:
     if not isinstance(model, Hierarchical):
         raise DearsimError(f"--algorithm applies to hierarchical networks; {network} is "
                            f"{model.kind}")
-    if algorithm not in Hierarchical.ALGORITHMS:
-        raise DearsimError(f"--algorithm must be ring or hierarchical, got {algorithm!r}")
-    return model.with_algorithm(algorithm)
+    try:
+        return model.with_algorithm(algorithm)  # the network checks the algorithm's name
+    except DearsimError as exc:
+        raise DearsimError(f"--algorithm: {exc}") from None
 
 
 def parse_sets(items: list[str] | None) -> list[tuple[str, Any]]:

@@ -317,3 +317,13 @@ def test_a_searched_schedule_searches_on_the_runs_cluster(folder: Path) -> None:
     with pytest.raises(DearsimError, match=r"bad.yaml:4: schedules\[0\]: a searched schedule "
                                            r"searches on the fast evaluator"):
         load_config(bad)
+
+
+def test_an_unknown_algorithm_gets_one_line(capsys: pytest.CaptureFixture[str],
+                                            folder: Path) -> None:
+    rc, out, err = run(capsys, "simulate", "--trace", folder / "t.csv", "--network",
+                       "dear-cluster-10GbE", "--workers", 8, "--scheduler", "wfbp",
+                       "--algorithm", "tree")
+    line = one_error_line(rc, out, err)
+    assert "--algorithm: network dear-cluster-10GbE: algorithm must be ring or hierarchical, " \
+           "got 'tree'" in line
