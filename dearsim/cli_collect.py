@@ -467,7 +467,7 @@ def run_validate(
     nproc: int = 2, device: str = "cpu", bucket_caps: str = "1,5", thresholds: str = "1,25",
     prefetch: str = "next,chain", iters: int = 20, warmup: int = 5, threads: int | None = None,
     interference: Path | None = None, launcher: str | None = None, timeout: float = 600.0,
-    seed: int = 0,
+    seed: int = 0, comm_log: bool = False,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Train for real, simulate, compare: (rows, worker result). Library entry point."""
     from . import load_network
@@ -498,12 +498,19 @@ def run_validate(
         {"model": model, "batch_size": batch, "device": dev, "iters": iters,
          "warmup": warmup, "threads": threads, "seed": seed, "settings": sets,
          "trace_path": str(trace_path), "trace_names": list(trace.names),
-         "check_threshold_mb": None},
+         "check_threshold_mb": None, "comm_log": comm_log},
         nproc, launcher=launcher, threads=threads, timeout_s=timeout,
     )
     tr = validate.with_tensors(trace, res)
     rows = validate.predict(res, tr, net, terms)
     return rows, res
+
+
+def comm_path(out: Path) -> Path:
+    """Where ``validate --out OUT`` writes DeAR's and WFBP's collectives as timed during
+    training (:func:`dearsim.collect.validate.comm_rows`): ``OUT`` with ``.comm.csv`` for its
+    suffix."""
+    return out.with_name(out.stem + ".comm.csv")
 
 
 def validate_cmd(
@@ -535,6 +542,11 @@ def validate_cmd(
     ] = None,
     launcher: LauncherOpt = None,
     timeout: TimeoutOpt = 600.0,
+    comm_log: Annotated[
+        bool, typer.Option("--comm-log/--no-comm-log",
+                           help="Time DeAR's and WFBP's collectives into OUT.comm.csv "
+                           "(a diagnostic: its callbacks slow those runs down).")
+    ] = False,
 ) -> None:
     """Train with DDP, DeAR (prefetch next and chain) and WFBP for real; compare with
     dearsim's predictions."""
@@ -543,10 +555,14 @@ def validate_cmd(
     rows, res = run_validate(
         trace, network, model, batch_size, nproc=nproc, device=device, bucket_caps=bucket_caps,
         thresholds=thresholds, prefetch=prefetch, iters=iters, warmup=warmup, threads=threads,
-        interference=interference, launcher=launcher, timeout=timeout,
+        interference=interference, launcher=launcher, timeout=timeout, comm_log=comm_log,
     )
     extra = {"model": model, "device": device, "threads": res["threads"]}
     _write(out, lambda: validate.write_rows(rows, out, extra))
+    comm = comm_path(out)
+    comm_rows = validate.comm_rows(res)
+    if comm_rows:
+        _write(comm, lambda: validate.write_comm_rows(comm_rows, comm))
     preds = [(stem, what) for stem, what in validate.PREDICTIONS
              if any(f"predicted_{stem}ms" in r for r in rows)]
     if len(preds) > 1 and interference is not None:
@@ -571,4 +587,4 @@ def validate_cmd(
     chk = res["check"]
     print(f"correctness after {res.get('check_steps', 1)} steps, max |param - DDP's|: "
           + ", ".join(f"{k} {v:.2e}" for k, v in chk.items()))
-    _err(f"wrote {out}")
+    _err(f"wrote {out}" + (f" and {comm}" if comm_rows else ""))

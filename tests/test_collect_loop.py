@@ -80,20 +80,33 @@ def test_collect_calibrate_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
     rc, out, err = run(capsys, "validate", "--trace", trace_p, "--network", net_p, "--model",
                        "tiny-mlp", "--iters", 3, "--warmup", 1, "--threads", 1,
                        "--bucket-caps", "0.02", "--thresholds", "0.07", "--timeout", 90,
-                       "--interference", interf_p, "--out", out_csv)
+                       "--interference", interf_p, "--comm-log", "--out", out_csv)
     assert rc == 0, err
     rows = list(csv.DictReader(out_csv.open()))
+    # --comm-log: every collective DeAR and WFBP posted in the timed steps, on both ranks
+    comm = list(csv.DictReader((tmp_path / "val.comm.csv").open()))
+    assert {(r["schedule"], r["prefetch"]) for r in comm} == {
+        ("dear", "next"), ("dear", "chain"), ("wfbp", "")}
+    assert {r["rank"] for r in comm} == {"0", "1"}
+    assert {int(r["step"]) for r in comm} == {0, 1, 2, 3}  # --iters 3: four timed steps
+    wfbp = [r for r in comm if r["schedule"] == "wfbp" and r["rank"] == "0"]
+    assert sorted(int(r["bytes"]) for r in wfbp if r["step"] == "0") == sorted(expected.values())
+    assert {r["op"] for r in comm if r["schedule"] == "dear"} == {"reducescatter", "allgather"}
+    for r in comm:
+        assert 0 <= float(r["posted_ms"]) <= float(r["completed_ms"])
     assert [r["schedule"] for r in rows] == ["ddp", "ddp", "dear", "dear", "wfbp"]
     assert [r["prefetch"] for r in rows] == ["", "", "next", "chain", ""]
     for r in rows:
         assert float(r["measured_ms"]) > 0 and float(r["predicted_ms"]) > 0
-        for stem in ("", "x_", "cal_", "cal_x_"):
+        for stem in ("", "x_", "cal_", "cal_x_", "serial_", "serial_cal_"):
             pct = (float(r[f"predicted_{stem}ms"]) / float(r["measured_ms"]) - 1) * 100
             assert math.isclose(float(r[f"error_{stem}pct"]), pct, abs_tol=0.01)
         # interference never makes these fixed-grouping runs faster (identical workers)
         assert float(r["predicted_x_ms"]) >= float(r["predicted_ms"]) - 1e-6
         assert float(r["predicted_cal_x_ms"]) >= float(r["predicted_cal_ms"]) - 1e-6
         assert math.isclose(float(r["interference"]), x, abs_tol=1e-4)
+        # the no-overlap bound is never below the overlapped prediction
+        assert float(r["predicted_serial_ms"]) >= float(r["predicted_ms"]) - 1e-3
     assert "+ interference x: median" in out and "interference from" in out
     for r in rows[2:4]:
         assert "groups=2" in r["setting"]  # 0.07 MiB: layer 0, then layers 1-2

@@ -35,12 +35,17 @@ When the all-gathers after group 0's are posted is ``prefetch`` (the model's opt
 
 :class:`WfbpTrainer` launches one asynchronous all-reduce per gradient tensor from its
 gradient hook, waits for all of them after backward and applies plain SGD.
+
+Both trainers can time their collectives as they run (:class:`CommLog`), which is how
+``dearsim validate`` measures what communication costs *during* training.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
+import time
 from typing import Any
 
 import torch
@@ -55,14 +60,64 @@ _RS = getattr(dist, "reduce_scatter_single", None) or dist.reduce_scatter_tensor
 _AG = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
 
 
+class CommLog:
+    """In-situ timing of a trainer's collectives while :attr:`on`: per collective, in posting
+    order, ``[op, bytes, posted, completed]`` on this process's ``time.perf_counter`` clock.
+    ``completed`` comes from a callback on the work's future (on gloo: the moment its worker
+    thread finishes it); works without a future (gloo's reduce-scatter) are waited for, in
+    posting order, by one waiter thread, which reads the clock when the wait returns (later
+    by that thread's wake-up). ``nan`` until seen. A completion is only seen once the callback
+    (or the waiter) holds the GIL, so a time can be late by as much as the main thread keeps
+    it. ``dearsim validate`` writes these logs as its ``.comm.csv``."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.entries: list[list[Any]] = []
+        self._waits: queue.SimpleQueue[Any] | None = None
+
+    def add(self, op: str, nbytes: int, work: Any) -> Any:
+        if not self.on:
+            return work
+        rec: list[Any] = [op, int(nbytes), time.perf_counter(), math.nan]
+        self.entries.append(rec)
+        try:
+            fut = work.get_future()
+        except RuntimeError:  # "getFuture not implemented"
+            if self._waits is None:
+                self._waits = queue.SimpleQueue()
+                threading.Thread(target=self._waiter, args=(self._waits,), daemon=True,
+                                 name="comm-log").start()
+            self._waits.put((work, rec))
+            return work
+        fut.add_done_callback(lambda _f, rec=rec: rec.__setitem__(3, time.perf_counter()))
+        return work
+
+    @staticmethod
+    def _waiter(waits: queue.SimpleQueue[Any]) -> None:
+        while True:
+            work, rec = waits.get()
+            try:
+                work.wait()
+            except Exception:  # noqa: BLE001 - the trainer's own wait reports it
+                continue
+            rec[3] = time.perf_counter()
+
+    def settle(self, timeout_s: float = 10.0) -> None:
+        """Wait (up to ``timeout_s``) until every logged completion has been seen."""
+        deadline = time.perf_counter() + timeout_s
+        while any(math.isnan(e[3]) for e in self.entries) and time.perf_counter() < deadline:
+            time.sleep(0.001)
+
+
 class DearTrainer:
     def __init__(self, lay: Layering, groups: list[tuple[int, int]], lr: float,
-                 prefetch: str = "next") -> None:
+                 prefetch: str = "next", log: CommLog | None = None) -> None:
         if prefetch not in PREFETCH:
             raise DearsimError(f"prefetch must be one of {', '.join(PREFETCH)}, got {prefetch!r}")
         self.lay = lay
         self.lr = lr
         self.prefetch = prefetch
+        self.log = log or CommLog()
         self.world = dist.get_world_size()
         # NCCL queues its collectives on one stream: posting them all is the chain
         self.post_all = dist.get_backend() == "nccl"
@@ -119,7 +174,9 @@ class DearTrainer:
             buf[off:off + k].copy_(p.grad.reshape(-1))
             off += k
         shard = torch.empty(self.padded[g] // self.world, dtype=buf.dtype, device=buf.device)
-        self.rs[g] = (_RS(shard, buf, async_op=True), shard)
+        nbytes = buf.numel() * buf.element_size()
+        self.rs[g] = (self.log.add("reducescatter", nbytes, _RS(shard, buf, async_op=True)),
+                      shard)
 
     def end_backward(self) -> None:
         """The barrier: wait for every reduce-scatter, then launch group 0's all-gather."""
@@ -144,7 +201,8 @@ class DearTrainer:
     def _gather(self, g: int) -> Any:
         _, shard = self.rs.pop(g)
         full = torch.empty(self.padded[g], dtype=shard.dtype, device=shard.device)
-        work = _AG(full, shard, async_op=True)
+        work = self.log.add("allgather", full.numel() * full.element_size(),
+                            _AG(full, shard, async_op=True))
         self.ag[g] = (work, full)
         return work
 
@@ -248,8 +306,9 @@ class DearTrainer:
 
 
 class WfbpTrainer:
-    def __init__(self, lay: Layering, lr: float) -> None:
+    def __init__(self, lay: Layering, lr: float, log: CommLog | None = None) -> None:
         self.lay = lay
+        self.log = log or CommLog()
         self.lr = lr
         self.world = dist.get_world_size()
         self.params = lay.all_params()
@@ -261,7 +320,9 @@ class WfbpTrainer:
             h.remove()
 
     def _ready(self, p: Any) -> None:
-        self.works.append(dist.all_reduce(p.grad, async_op=True))
+        g = p.grad
+        self.works.append(self.log.add("allreduce", g.numel() * g.element_size(),
+                                       dist.all_reduce(g, async_op=True)))
 
     def end_backward(self) -> None:
         for w in self.works:

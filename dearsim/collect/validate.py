@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import math
 import statistics
 import time
 from pathlib import Path
@@ -87,9 +88,11 @@ def _groups(trace: Any, threshold: float | None) -> list[tuple[int, int]]:
 
 
 def _step_fn(kind: str, w: Any, lay: Any, opts: dict[str, Any], trace: Any, lr: float,
-             device: str) -> tuple[Any, Any, Any, dict[str, Any]]:
+             device: str, log: Any = None) -> tuple[Any, Any, Any, dict[str, Any]]:
     """(step(), finish(), settle(), info) for one setting on the workload ``w``: settle()
-    before a collective of the caller's own between steps."""
+    before a collective of the caller's own between steps. ``log`` (a
+    :class:`~dearsim.collect.dear_impl.CommLog`) times DeAR's and WFBP's collectives; DDP's
+    are its own and are not timed."""
     import torch
     from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -114,9 +117,9 @@ def _step_fn(kind: str, w: Any, lay: Any, opts: dict[str, Any], trace: Any, lr: 
     if kind == "dear":
         groups = _groups(trace, opts.get("threshold_mb"))
         info["groups"] = groups
-        tr = DearTrainer(lay, groups, lr, prefetch=opts.get("prefetch", "next"))
+        tr = DearTrainer(lay, groups, lr, prefetch=opts.get("prefetch", "next"), log=log)
     else:
-        tr = WfbpTrainer(lay, lr)
+        tr = WfbpTrainer(lay, lr, log=log)
 
     def step2() -> None:
         loss = w.loss_fn(w.run_forward())
@@ -131,6 +134,7 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
     import torch.distributed as dist
 
     from ..trace import Trace
+    from .dear_impl import CommLog
     from .layers import layering
 
     rank = dist.get_rank()
@@ -182,28 +186,42 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
 
     # ---- timing
     rows = []
+    logs = []
     for s in args["settings"]:
         w, lay = fresh()
+        log = CommLog()
         step, finish, settle, info = _step_fn(s["schedule"], w, lay, s["options"], trace, lr,
-                                              device)
+                                              device, log)
         for _ in range(int(args["warmup"])):
             step()
         settle()  # DeAR's chain helper may still be posting all-gathers: not beside a barrier
         sync()
         dist.barrier()
         starts = []
+        log.on = bool(args.get("comm_log", False))
         for _ in range(int(args["iters"]) + 1):
             starts.append(time.perf_counter())
             step()
         sync()
+        last_end = time.perf_counter()  # before finish() applies the pending updates
         finish()
         starts.append(time.perf_counter())
+        log.on = False
+        log.settle()
         deltas = [b - a for a, b in zip(starts, starts[1:])]
         t = torch.tensor(deltas, dtype=torch.float64)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)  # the slowest rank's step
         d = t.tolist()[:-1] if len(deltas) > 2 else t.tolist()
         rows.append({**s, "measured_s": statistics.median(d), "steps": len(d), **info})
+        logs.append({"starts": starts[:-1] + [last_end], "entries": [
+            [op, n, a, None if math.isnan(b) else b] for op, n, a, b in log.entries]})
         dist.barrier()
+    # every rank's collective log (comm_rows), empty unless asked for
+    every: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(every, logs)
+    for k, row in enumerate(rows):
+        if row["schedule"] != "ddp":
+            row["comm_log"] = [every[r][k] for r in range(len(every))]
     return {
         "rows": rows,
         "check": check,
@@ -259,6 +277,51 @@ def calibrated_trace(trace: Any, terms: dict[str, Any], schedule: str) -> Any:
     )
 
 
+# --------------------------------------------------------------------------- in situ
+
+#: columns of the collectives file ``validate`` writes beside its CSV (:func:`comm_rows`)
+COMM_COLUMNS = ("schedule", "setting", "prefetch", "step", "index", "op", "bytes", "rank",
+                "posted_ms", "completed_ms")
+
+
+def comm_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every collective DeAR and WFBP posted in their timed steps, per rank: when it was
+    posted and when the rank saw it complete, in ms from the start of that step on that
+    rank (:class:`~dearsim.collect.dear_impl.CommLog`; ``completed_ms`` empty when it was
+    not seen). Steps are numbered from 0 (the first timed step); ``starts`` holds every
+    step's start and the end of the last one, and what was posted after that end (the
+    updates the trainer applies once the timing is over) is left out."""
+    out = []
+    for r in result["rows"]:
+        for rank, log in enumerate(r.get("comm_log") or []):
+            starts = log["starts"]
+            step, index = 0, 0
+            for op, nbytes, posted, done in log["entries"]:
+                if posted >= starts[-1]:
+                    break
+                while posted >= starts[step + 1]:
+                    step, index = step + 1, 0
+                t0 = starts[step]
+                pf = r["options"].get("prefetch", "") if r["schedule"] == "dear" else ""
+                out.append({
+                    "schedule": r["schedule"], "setting": r["setting"], "prefetch": pf,
+                    "step": step, "index": index, "op": op, "bytes": nbytes, "rank": rank,
+                    "posted_ms": (posted - t0) * 1e3,
+                    "completed_ms": None if done is None else (done - t0) * 1e3,
+                })
+                index += 1
+    return out
+
+
+def write_comm_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(COMM_COLUMNS)
+        for r in rows:
+            w.writerow([_fmt(r[c]) for c in COMM_COLUMNS])
+
+
 #: the predictions of a row: (column stem, what it is); ``predicted_<stem>ms`` and
 #: ``error_<stem>pct``
 PREDICTIONS = (
@@ -266,13 +329,22 @@ PREDICTIONS = (
     ("x_", "+ interference x"),
     ("cal_", "+ terms"),
     ("cal_x_", "+ terms + x"),
+    ("serial_", "no overlap"),
+    ("serial_cal_", "no overlap + terms"),
 )
 
 
 def predict(result: dict[str, Any], trace: Any, network: Any,
             terms: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Measured and predicted times of every run; with ``terms``, also the predictions with
-    the interference parameter, with the terms applied to the trace, and with both."""
+    the interference parameter, with the terms applied to the trace, and with both.
+
+    Every row also gets the **no-overlap** bound (``predicted_serial_ms``, and
+    ``predicted_serial_cal_ms`` with the terms): the same simulated run's compute time plus
+    its link busy time per iteration, i.e. the iteration time if no collective ever ran
+    beside compute. It is what a machine whose communication cannot progress while the
+    ranks compute would give (the collectives' log shows this on small CPU boxes,
+    docs/validation.md)."""
     from ..api import simulate
     from ..cluster import Cluster
     from .interference import cluster_interference
@@ -300,8 +372,12 @@ def predict(result: dict[str, Any], trace: Any, network: Any,
         for stem, tr, cluster in runs:
             pred = simulate(tr, network, cluster, r["schedule"], opts, iterations=12,
                             warmup=2)
-            row[f"predicted_{stem}ms"] = pred.iteration_time_s * 1e3
-            row[f"error_{stem}pct"] = (pred.iteration_time_s * 1e3 / row["measured_ms"] - 1) * 100
+            times = [(stem, pred.iteration_time_s)]
+            if stem in ("", "cal_"):
+                times.append((f"serial_{stem}", pred.compute_s + pred.comm_s))
+            for st, t in times:
+                row[f"predicted_{st}ms"] = t * 1e3
+                row[f"error_{st}pct"] = (t * 1e3 / row["measured_ms"] - 1) * 100
         if r["schedule"] == "dear":
             row["setting"] += f" groups={len(r['groups'])}"
         out.append(row)

@@ -1,0 +1,104 @@
+"""``dearsim validate``'s parent side without PyTorch: the no-overlap bound among its
+predictions, and the collectives file made from the trainers' logs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import FEW, geq, networks, traces
+
+import dearsim
+from dearsim.collect import validate
+from dearsim.schedules.dear import greedy_groups
+
+
+def result_for(trace: dearsim.Trace, world: int, measured_s: float = 0.01) -> dict:
+    """A validate result (as the ranks return it) with one ddp, one dear and one wfbp run."""
+    rows = [
+        {"schedule": "ddp", "setting": "default", "options": {}, "measured_s": measured_s},
+        {"schedule": "dear", "setting": "threshold_mb=1", "measured_s": measured_s,
+         "options": {"threshold_mb": 1.0, "prefetch": "next"},
+         "groups": [(g.first, g.last) for g in greedy_groups(trace, 1.0)]},
+        {"schedule": "wfbp", "setting": "per-tensor", "options": {}, "measured_s": measured_s},
+    ]
+    return {"world": world, "rows": rows}
+
+
+def test_no_overlap_is_compute_plus_link_time_by_hand() -> None:
+    # two layers, 1 ms forward and backward each, 2e6 B of gradients each; all-reduce 2 ms
+    # (a = 0, b = 1e-9 s/B, 2 workers: 2(p-1)/p = 1). WFBP overlaps layer 1's all-reduce
+    # with layer 0's backward: 1+1 (fwd) + 1 (bwd 1) + max(1, 2) + 2 = 7 ms per iteration
+    # (forward waits for nothing: the barrier ends the iteration). No overlap: compute 4 ms +
+    # two all-reduces 4 ms = 8 ms.
+    trace = dearsim.Trace.from_layers([1e-3, 1e-3], [1e-3, 1e-3], [2_000_000, 2_000_000])
+    net = dearsim.AlphaBeta(alpha=0.0, beta=1e-9)
+    res = {"world": 2, "rows": [{"schedule": "wfbp", "setting": "per-tensor", "options": {},
+                                 "measured_s": 0.008}]}
+    (row,) = validate.predict(res, trace, net, None)
+    assert row["predicted_ms"] == pytest.approx(7.0)
+    assert row["predicted_serial_ms"] == pytest.approx(8.0)
+    assert row["error_serial_pct"] == pytest.approx(0.0, abs=1e-9)
+    assert row["error_pct"] == pytest.approx(-12.5)
+
+
+@FEW
+@given(trace=traces(), net=networks(gamma=False), world=st.integers(2, 16))
+def test_no_overlap_is_never_faster_than_the_simulated_run(trace, net, world) -> None:
+    """ddp, dear and wfbp on identical workers keep compute or the link busy at every
+    instant of an iteration, so compute + link time bounds the iteration time from above;
+    the bound is tight when nothing overlaps."""
+    if not trace.grad_layers:
+        return
+    for row in validate.predict(result_for(trace, world), trace, net, None):
+        assert geq(row["predicted_serial_ms"], row["predicted_ms"]), row
+        assert row["predicted_serial_ms"] <= (
+            trace.compute_time * 1e3 + 3 * trace.total_bytes * 1e3 + 1e9
+        )
+
+
+def test_terms_add_the_no_overlap_bound_with_terms() -> None:
+    trace = dearsim.Trace.from_layers([1e-3, 2e-3], [2e-3, 1e-3], [1_000_000, 3_000_000],
+                                      [1e-4, 1e-4])
+    terms = {"compute_slowdown": 1.5, "comm_compute_slowdown": 1.0, "comm_busy_fraction": 1.0,
+             "ddp_overhead_s": 0.0, "optimizer_overhead_s": 0.0}
+    rows = validate.predict(result_for(trace, 2), trace, dearsim.load_network("10GbE"), terms)
+    for row in rows:
+        assert {"predicted_serial_ms", "predicted_serial_cal_ms"} <= set(row)
+        # compute 1.5x slower, same collectives: the bound grows by half the compute
+        grow = row["predicted_serial_cal_ms"] - row["predicted_serial_ms"]
+        assert grow == pytest.approx(0.5 * trace.compute_time * 1e3, rel=1e-9)
+
+
+def test_comm_rows_split_the_log_into_steps_and_drop_what_follows_the_last() -> None:
+    log0 = {"starts": [10.0, 10.010, 10.020],
+            "entries": [["reducescatter", 100, 10.004, 10.006],
+                        ["allgather", 100, 10.009, None],          # completion never seen
+                        ["allgather", 100, 10.011, 10.012],
+                        ["reducescatter", 100, 10.015, 10.019],
+                        ["allgather", 100, 10.021, 10.022]]}       # posted after the end
+    log1 = {"starts": [20.0, 20.011, 20.020],
+            "entries": [["reducescatter", 100, 20.005, 20.006],
+                        ["allgather", 100, 20.010, 20.0115],
+                        ["allgather", 100, 20.012, 20.013],
+                        ["reducescatter", 100, 20.016, 20.018]]}
+    res = {"world": 2, "rows": [
+        {"schedule": "ddp", "setting": "default", "options": {}},
+        {"schedule": "dear", "setting": "threshold_mb=1", "options": {"prefetch": "chain"},
+         "comm_log": [log0, log1]},
+    ]}
+    rows = validate.comm_rows(res)
+    got = [(r["rank"], r["step"], r["index"], r["op"]) for r in rows]
+    assert got == [(0, 0, 0, "reducescatter"), (0, 0, 1, "allgather"), (0, 1, 0, "allgather"),
+                   (0, 1, 1, "reducescatter"),
+                   (1, 0, 0, "reducescatter"), (1, 0, 1, "allgather"), (1, 1, 0, "allgather"),
+                   (1, 1, 1, "reducescatter")]
+    assert rows[0]["posted_ms"] == pytest.approx(4.0)
+    assert rows[0]["completed_ms"] == pytest.approx(6.0)
+    assert rows[1]["completed_ms"] is None
+    assert rows[2]["posted_ms"] == pytest.approx(1.0)  # from step 1's start on rank 0
+    assert rows[5]["posted_ms"] == pytest.approx(10.0)  # rank 1: before its step 1 began
+    assert all(r["prefetch"] == "chain" and r["schedule"] == "dear" for r in rows)
+    assert all(math.isfinite(r["posted_ms"]) for r in rows)
