@@ -1,6 +1,6 @@
 """Markdown tables of a ``run_loop.sh`` directory: measured vs predicted, over repeats.
 
-    python examples/calibration/summarize.py examples/calibration/quiet
+    python examples/calibration/summarize.py examples/calibration/run3
 
 For every workload (``validate-NAME-K.csv``, K = 1..REPEATS) and setting: the median of the
 repeats' measured times and their spread (max / min - 1), and each prediction's error
