@@ -50,12 +50,15 @@ def timed(fn, repeat: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=15)
-    ap.add_argument("--part", choices=["all", "speeds"], default="all",
-                    help="all tables, or only the 64-speeds one")
+    ap.add_argument("--part", choices=["all", "speeds", "plan"], default="all",
+                    help="all tables, only the 64-speeds one, or only the plan costs")
     args = ap.parse_args(argv)
     trace = synthetic_trace(400, 0)
     if args.part == "speeds":
         speeds(trace, args.repeat)
+        return 0
+    if args.part == "plan":
+        plan_costs(trace, args.repeat)
         return 0
     print("### Fast evaluator vs engine (`benchmarks/bench_fast.py`)\n")
     print(f"Trace `{trace.name}`, 64 identical workers, 12 iterations, median of "
@@ -86,6 +89,39 @@ def main(argv: list[str] | None = None) -> int:
         t = timed(lambda: fast.run(sched, resnet, costs, cluster, 5), 3)
         print(f"| {name} | {t:.1f} |", flush=True)
     return 0
+
+
+def plan_costs(trace, repeat: int) -> None:
+    """What part of one identical-workers run is the schedule's plan (its buckets, groups,
+    units or chunks: the schedule module's own code, which the engine and the fast
+    evaluator both call), against the 50x budget (the engine's time / 50)."""
+    from dearsim.schedules.bytescheduler import ByteScheduler, layer_chunks
+    from dearsim.schedules.dear import Dear
+    from dearsim.schedules.fsdp import Fsdp
+
+    net = load_network("10GbE")
+    costs, cluster = net.costs(64), dearsim.Cluster(64)
+    print(f"\nPlan cost, `{trace.name}`, 64 identical workers, 10GbE, 12 iterations; medians of "
+          f"{repeat} calls (engine: of {max(3, repeat // 5)}).\n")
+    print("| scheduler | plan us | fast.run us | engine us | engine / 50 us | ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in schedules.names():
+        sched = schedules.create(name)
+        if isinstance(sched, Dear):
+            def plan(s=sched): return s.groups(trace)
+        elif isinstance(sched, Fsdp):
+            def plan(s=sched): return s.units(trace)
+        elif isinstance(sched, ByteScheduler):
+            part = sched.options.partition_bytes
+            def plan(p=part): return [layer_chunks(t, p) for t in trace.tensors]
+        else:
+            def plan(s=sched): return s.buckets(trace, costs)
+        tp = timed(plan, repeat) * 1e3
+        tr = timed(lambda: fast.run(sched, trace, costs, cluster, 12), repeat) * 1e3
+        te = timed(lambda: dearsim.simulate(trace, net, 64, name, iterations=12),
+                   max(3, repeat // 5)) * 1e3
+        print(f"| {name} | {tp:.0f} | {tr:.0f} | {te:.0f} | {te / 50:.0f} | {te / tr:.1f}x |",
+              flush=True)
 
 
 def speeds(trace, repeat: int) -> None:
