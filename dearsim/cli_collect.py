@@ -321,7 +321,8 @@ def interference_cmd(
     launcher: LauncherOpt = None,
     timeout: TimeoutOpt = 600.0,
 ) -> None:
-    """Compute slowdown with concurrent ranks and collectives; DDP and optimizer overheads."""
+    """Compute slowdown with concurrent ranks and collectives; DDP's, the optimizer's and
+    the DeAR and WFBP trainers' overheads."""
     import yaml
 
     from .collect.comm import parse_size
@@ -345,8 +346,8 @@ def interference_cmd(
         "comm_compute_slowdown = computing beside back-to-back all-reduces / without; "
         "comm_busy_fraction = share of that time the all-reduces covered; "
         "cluster_interference = the model's Cluster(interference=x) from those two; "
-        "ddp_overhead_s and optimizer_overhead_s: framework work per step not in a layer "
-        "trace (docs/collect.md).",
+        "ddp_overhead_s, optimizer_overhead_s, dear_overhead_s and wfbp_overhead_s: "
+        "framework work per step not in a layer trace (docs/collect.md).",
     }
     _write(out, lambda: out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8"))
     if trace is not None:
@@ -367,7 +368,9 @@ def interference_cmd(
         f"wrote {out}: compute slowdown {i['compute_slowdown']:.3f} with {nproc} ranks, "
         f"x{i['comm_compute_slowdown']:.3f} more beside collectives; DDP overhead "
         f"{i['ddp_overhead_s'] * 1e3:.3f} ms, optimizer overhead "
-        f"{i['optimizer_overhead_s'] * 1e3:.3f} ms per step; interference: {how}"
+        f"{i['optimizer_overhead_s'] * 1e3:.3f} ms, DeAR trainer overhead "
+        f"{i['dear_overhead_s'] * 1e3:.3f} ms, WFBP trainer overhead "
+        f"{i['wfbp_overhead_s'] * 1e3:.3f} ms per step; interference: {how}"
     )
 
 

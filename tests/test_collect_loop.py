@@ -73,6 +73,10 @@ def test_collect_calibrate_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
     terms = yaml.safe_load(interf_p.read_text())["interference"]
     assert 0 < terms["comm_busy_fraction"] <= 1
     assert terms["comm_reps_with_compute"] >= 1
+    for k in ("plain_step_s", "dear_step_s", "wfbp_step_s"):
+        assert terms[k] > 0
+    assert terms["dear_overhead_s"] == pytest.approx(terms["dear_step_s"] - terms["plain_step_s"])
+    assert terms["wfbp_overhead_s"] == pytest.approx(terms["wfbp_step_s"] - terms["plain_step_s"])
     x = terms["cluster_interference"]
     assert x >= 0 and "interference:" in err
 

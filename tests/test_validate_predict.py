@@ -102,3 +102,20 @@ def test_comm_rows_split_the_log_into_steps_and_drop_what_follows_the_last() -> 
     assert rows[5]["posted_ms"] == pytest.approx(10.0)  # rank 1: before its step 1 began
     assert all(r["prefetch"] == "chain" and r["schedule"] == "dear" for r in rows)
     assert all(math.isfinite(r["posted_ms"]) for r in rows)
+
+
+@pytest.mark.parametrize("schedule", ["ddp", "dear", "wfbp"])
+def test_each_trainer_gets_its_own_overhead_spread_by_bytes(schedule: str) -> None:
+    trace = dearsim.Trace.from_layers([1e-3] * 3, [1e-3, 2e-3, 3e-3], [1000, 0, 3000],
+                                      [0.0, 0.0, 0.0])
+    terms = {"compute_slowdown": 1.0, "ddp_overhead_s": 0.004, "dear_overhead_s": 0.008,
+             "wfbp_overhead_s": -0.002, "optimizer_overhead_s": 0.0}
+    ct = validate.calibrated_trace(trace, terms, schedule)
+    extra = {"ddp": 0.004, "dear": 0.008, "wfbp": 0.0}[schedule]  # below 0 counts as 0
+    added = [c - b for c, b in zip(ct.bwd, trace.bwd)]
+    assert added == pytest.approx([extra / 4, 0.0, 3 * extra / 4])
+    assert ct.fwd == trace.fwd
+    # a file written before the trainers' overheads were measured: nothing added
+    old = {k: v for k, v in terms.items() if k not in ("dear_overhead_s", "wfbp_overhead_s")}
+    if schedule != "ddp":
+        assert validate.calibrated_trace(trace, old, schedule).bwd == trace.bwd

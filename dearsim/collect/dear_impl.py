@@ -111,16 +111,18 @@ class CommLog:
 
 class DearTrainer:
     def __init__(self, lay: Layering, groups: list[tuple[int, int]], lr: float,
-                 prefetch: str = "next", log: CommLog | None = None) -> None:
+                 prefetch: str = "next", log: CommLog | None = None,
+                 group: Any = None) -> None:
         if prefetch not in PREFETCH:
             raise DearsimError(f"prefetch must be one of {', '.join(PREFETCH)}, got {prefetch!r}")
         self.lay = lay
         self.lr = lr
         self.prefetch = prefetch
         self.log = log or CommLog()
-        self.world = dist.get_world_size()
+        self.group = group  # the process group of its collectives (None: the default one)
+        self.world = dist.get_world_size(group)
         # NCCL queues its collectives on one stream: posting them all is the chain
-        self.post_all = dist.get_backend() == "nccl"
+        self.post_all = dist.get_backend(group) == "nccl"
         self.gathering = False  # all-gathers to open in this forward pass (not the first)
         self.posted: list[threading.Event] = []  # chain with a helper thread: j is posted
         self.helper: threading.Thread | None = None  # started at the first chain
@@ -175,8 +177,8 @@ class DearTrainer:
             off += k
         shard = torch.empty(self.padded[g] // self.world, dtype=buf.dtype, device=buf.device)
         nbytes = buf.numel() * buf.element_size()
-        self.rs[g] = (self.log.add("reducescatter", nbytes, _RS(shard, buf, async_op=True)),
-                      shard)
+        work = _RS(shard, buf, group=self.group, async_op=True)
+        self.rs[g] = (self.log.add("reducescatter", nbytes, work), shard)
 
     def end_backward(self) -> None:
         """The barrier: wait for every reduce-scatter, then launch group 0's all-gather."""
@@ -202,7 +204,7 @@ class DearTrainer:
         _, shard = self.rs.pop(g)
         full = torch.empty(self.padded[g], dtype=shard.dtype, device=shard.device)
         work = self.log.add("allgather", full.numel() * full.element_size(),
-                            _AG(full, shard, async_op=True))
+                            _AG(full, shard, group=self.group, async_op=True))
         self.ag[g] = (work, full)
         return work
 
@@ -306,11 +308,13 @@ class DearTrainer:
 
 
 class WfbpTrainer:
-    def __init__(self, lay: Layering, lr: float, log: CommLog | None = None) -> None:
+    def __init__(self, lay: Layering, lr: float, log: CommLog | None = None,
+                 group: Any = None) -> None:
         self.lay = lay
         self.log = log or CommLog()
+        self.group = group
         self.lr = lr
-        self.world = dist.get_world_size()
+        self.world = dist.get_world_size(group)
         self.params = lay.all_params()
         self.works: list[Any] = []
         self.handles = [p.register_post_accumulate_grad_hook(self._ready) for p in self.params]
@@ -322,7 +326,7 @@ class WfbpTrainer:
     def _ready(self, p: Any) -> None:
         g = p.grad
         self.works.append(self.log.add("allreduce", g.numel() * g.element_size(),
-                                       dist.all_reduce(g, async_op=True)))
+                                       dist.all_reduce(g, group=self.group, async_op=True)))
 
     def end_backward(self) -> None:
         for w in self.works:

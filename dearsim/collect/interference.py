@@ -23,7 +23,11 @@ Framework work, on rank 0 alone in a one-rank process group:
 * ``ddp_overhead_s``: a DDP step's forward + backward minus the plain one (DDP's autograd
   hooks and the copies of gradients into its buckets; the one-rank all-reduce is a copy);
 * ``optimizer_overhead_s``: ``torch.optim.SGD.step()`` minus the plain per-tensor
-  ``p.add_(grad)`` loop that the trace's update times.
+  ``p.add_(grad)`` loop that the trace's update times;
+* ``dear_overhead_s`` and ``wfbp_overhead_s``: a step of ``validate``'s DeAR trainer
+  (DeAR's default 25 MiB groups, ``prefetch="next"``) and of its WFBP trainer minus the
+  plain forward + backward + update: their hooks, DeAR's copies of each group's gradients
+  into a flat buffer, the one-rank collectives (copies) and the per-layer updates.
 
 ``dearsim validate --interference FILE`` applies these terms (docs/validation.md).
 """
@@ -103,6 +107,63 @@ def _median_time(fn: Any, n: int, sync: Any) -> float:
     return statistics.median(ts)
 
 
+def _trainer_steps(args: dict[str, Any], device: str, group: Any, warmup: int, iters: int,
+                   sync: Any) -> tuple[float, float, float]:
+    """Median step times (s) of validate's DeAR trainer and WFBP trainer on a one-rank
+    ``group``, and of the plain step (forward + backward + per-tensor update), each on its
+    own copy of the model, timed alternately so that drift hits all three alike."""
+    import torch
+
+    from ..schedules.dear import greedy_groups
+    from ..trace import Trace
+    from .dear_impl import DearTrainer, WfbpTrainer
+    from .layers import layering
+    from .models import build
+
+    def fresh() -> Any:
+        w = build(args["model"], int(args["batch_size"]), device, seed=int(args["seed"]))
+        return w, layering(w)
+
+    wd, ld = fresh()
+    n = len(ld.names)
+    shape = Trace.from_layers([0.0] * n, [0.0] * n, ld.sizes, names=ld.names)
+    groups = [(b.first, b.last) for b in greedy_groups(shape, 25.0)]
+    dear = DearTrainer(ld, groups, 1e-6, prefetch="next", group=group)
+    ww, lw = fresh()
+    wfbp = WfbpTrainer(lw, 1e-6, group=group)
+    wp, lp = fresh()
+    pp = lp.all_params()
+
+    def dear_step() -> None:
+        wd.loss_fn(wd.run_forward()).backward()
+        dear.end_backward()
+
+    def wfbp_step() -> None:
+        ww.loss_fn(ww.run_forward()).backward()
+        wfbp.end_backward()
+
+    def plain_step() -> None:
+        for p in pp:
+            p.grad = None
+        wp.loss_fn(wp.run_forward()).backward()
+        with torch.no_grad():
+            for p in pp:
+                p.add_(p.grad, alpha=-1e-6)
+
+    for _ in range(warmup):
+        dear_step()
+        wfbp_step()
+        plain_step()
+    ts: tuple[list[float], list[float], list[float]] = ([], [], [])
+    for _ in range(iters):
+        for fn, out in zip((dear_step, wfbp_step, plain_step), ts):
+            out.append(_median_time(fn, 1, sync))
+    dear.finish()
+    dear.remove()
+    wfbp.remove()
+    return statistics.median(ts[0]), statistics.median(ts[1]), statistics.median(ts[2])
+
+
 def run_rank(args: dict[str, Any]) -> dict[str, Any]:
     import torch
     import torch.distributed as dist
@@ -177,6 +238,7 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
     # framework work: rank 0 in a group of its own
     solo = [dist.new_group([r], backend=dist.get_backend()) for r in range(world)]
     ddp_over = opt_over = plain_bwd = ddp_bwd = upd_plain = upd_opt = 0.0
+    dear_over = wfbp_over = dear_step = wfbp_step = plain_step = 0.0
     if rank == 0:
         w2 = build(args["model"], int(args["batch_size"]), device, seed=int(args["seed"]))
         ids = [torch.device(device).index] if device.startswith("cuda") else None
@@ -207,6 +269,9 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
         upd_plain = _median_time(plain_update, iters, sync)
         upd_opt = _median_time(opt.step, iters, sync)
         opt_over = upd_opt - upd_plain
+        dear_step, wfbp_step, plain_step = _trainer_steps(args, device, solo[0], warmup,
+                                                          iters, sync)
+        dear_over, wfbp_over = dear_step - plain_step, wfbp_step - plain_step
     dist.barrier()
     ca = statistics.median(comm_alone)
     cw = statistics.median(comm_times) if comm_times else ca
@@ -231,6 +296,11 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
         "plain_update_s": upd_plain,
         "optimizer_step_s": upd_opt,
         "optimizer_overhead_s": opt_over,
+        "plain_step_s": plain_step,
+        "dear_step_s": dear_step,
+        "dear_overhead_s": dear_over,
+        "wfbp_step_s": wfbp_step,
+        "wfbp_overhead_s": wfbp_over,
     }
     try:
         out["cluster_interference"] = cluster_interference(out)[0]

@@ -254,18 +254,21 @@ def with_tensors(trace: Any, result: dict[str, Any]) -> Any:
 def calibrated_trace(trace: Any, terms: dict[str, Any], schedule: str) -> Any:
     """The trace with the interference terms applied: compute scaled by the ranks' mutual
     slowdown; for ddp, DDP's own work spread over the backward in proportion to the bytes
-    and the optimizer's overhead added to the update. An overhead measured below 0 (noise:
-    the difference of two noisy medians) counts as 0."""
+    and the optimizer's overhead added to the update; for dear and wfbp, their trainer's
+    own work (``dear_overhead_s``, ``wfbp_overhead_s``; 0 in files written before these
+    were measured) spread over the backward in proportion to the bytes. An overhead
+    measured below 0 (noise: the difference of two noisy medians) counts as 0."""
     from ..trace import Trace
 
     f = float(terms.get("compute_slowdown", 1.0))
     fwd = [x * f for x in trace.fwd]
     bwd = [x * f for x in trace.bwd]
     upd = [x * f for x in trace.update]
-    if schedule == "ddp":
-        extra = max(0.0, float(terms.get("ddp_overhead_s", 0.0)))
+    if schedule in ("ddp", "dear", "wfbp"):
+        extra = max(0.0, float(terms.get(f"{schedule}_overhead_s", 0.0)))
         total = sum(trace.size) or 1
         bwd = [b + extra * s / total for b, s in zip(bwd, trace.size)]
+    if schedule == "ddp":
         opt = max(0.0, float(terms.get("optimizer_overhead_s", 0.0)))
         total_u = sum(trace.update)
         n = trace.num_layers
