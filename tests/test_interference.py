@@ -624,6 +624,9 @@ def test_validate_predicts_with_and_without_the_parameter(tmp_path):
         assert math.isclose(r["predicted_x_ms"], 5.5)
         assert math.isclose(r["predicted_cal_x_ms"], 5.5)
         assert math.isclose(r["error_x_pct"], (5.5 / r["measured_ms"] - 1) * 100)
+        # the no-overlap bound: 5 ms of compute + 1.5 ms of all-reduce, with or without terms
+        assert math.isclose(r["predicted_serial_ms"], 6.5)
+        assert math.isclose(r["predicted_serial_cal_ms"], 6.5)
     med, worst = validate.summary(rows, "error_x_pct")  # -8.33 % and +10 %
     assert math.isclose(med, (10 - (5.5 / 6 - 1) * 100) / 2) and math.isclose(worst, 10.0)
     path = tmp_path / "v.csv"
@@ -631,9 +634,12 @@ def test_validate_predicts_with_and_without_the_parameter(tmp_path):
     head = path.read_text().splitlines()[0].split(",")
     assert head == ["schedule", "setting", "ranks", "measured_ms", "predicted_ms", "error_pct",
                     "predicted_x_ms", "error_x_pct", "predicted_cal_ms", "error_cal_pct",
-                    "predicted_cal_x_ms", "error_cal_x_pct", "interference", "model"]
+                    "predicted_cal_x_ms", "error_cal_x_pct", "predicted_serial_ms",
+                    "error_serial_pct", "predicted_serial_cal_ms", "error_serial_cal_pct",
+                    "interference", "model"]
     # without terms: the columns of before
     plain = validate.predict(result, ONE_AR, NET, None)
     validate.write_rows(plain, path, {})
     assert path.read_text().splitlines()[0] == (
-        "schedule,setting,ranks,measured_ms,predicted_ms,error_pct")
+        "schedule,setting,ranks,measured_ms,predicted_ms,error_pct,predicted_serial_ms,"
+        "error_serial_pct")
