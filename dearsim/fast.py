@@ -183,26 +183,39 @@ def _concat(parts: list[tuple[Any, ...]], k: int, dtype: Any) -> np.ndarray:
 
 
 def _shifted(logs: list[_Log], bp: list[float], busy: list[float], n: int, start_it: int,
-             delta: float) -> None:
-    """Fill iterations ``start_it..n-1`` as copies of iteration ``start_it - 1`` shifted by
-    ``delta`` per iteration."""
-    src = logs[start_it - 1]
+             delta: float) -> tuple[int, float]:
+    """Iterations ``start_it..n-1`` are copies of iteration ``start_it - 1`` shifted by
+    ``delta`` per iteration: fill their backward-pass ends and busy times here; their
+    collectives are laid out by :func:`_finish` (one broadcast per field, no per-iteration
+    logs). Returns the ``(start_it, delta)`` to hand to it."""
     for it in range(start_it, n):
-        k = it - start_it + 1
-        shift = k * delta
-        log = _Log()
-        for op, nb, its, fi, la, tg, po, st, en in src.parts:
-            log.parts.append((op, nb, its + k, fi, la, tg, po + shift, st + shift, en + shift))
-        logs.append(log)
-        bp.append(bp[start_it - 1] + shift)
+        bp.append(bp[start_it - 1] + (it - start_it + 1) * delta)
         busy.append(busy[start_it - 1])
+    return start_it, delta
+
+
+_FIELDS = ((0, np.int8), (1, np.int64), (2, np.int64), (3, np.int64), (4, np.int64),
+           (5, np.int64), (6, float), (7, float), (8, float))
 
 
 def _finish(n: int, bp: list[float], busy: list[np.ndarray], logs: list[_Log], computed: int,
-            last_busy: np.ndarray | None = None, ranks: list[tuple[int, ...]] | None = None
-            ) -> FastRun:
-    """``busy``: per iteration, every class's busy time (an array over the classes)."""
+            last_busy: np.ndarray | None = None, ranks: list[tuple[int, ...]] | None = None,
+            shift: tuple[int, float] | None = None) -> FastRun:
+    """``busy``: per iteration, every class's busy time (an array over the classes).
+    ``shift``: from :func:`_shifted`, the iterations after ``logs`` that copy the last one."""
     parts = [p for log in logs for p in log.parts]
+    cols = [_concat(parts, k, dt) for k, dt in _FIELDS]
+    if shift is not None and shift[0] < n:
+        start_it, delta = shift
+        src = [_concat(logs[start_it - 1].parts, k, dt) for k, dt in _FIELDS]
+        ks = np.arange(1, n - start_it + 1)
+        shifts = ks * delta  # the k-th copy is the source + k * delta, as one addition
+        reps = len(ks)
+        copies = [np.tile(src[k], reps) for k in (0, 1, 3, 4, 5)]
+        its = (src[2][None, :] + ks[:, None]).ravel()
+        times = [(src[k][None, :] + shifts[:, None]).ravel() for k in (6, 7, 8)]
+        extra = [copies[0], copies[1], its, copies[2], copies[3], copies[4], *times]
+        cols = [np.concatenate([c, e]) for c, e in zip(cols, extra)]
     cb = np.array(busy[:n], dtype=float)
     if last_busy is not None:
         cb[n - 1] = last_busy
@@ -212,15 +225,15 @@ def _finish(n: int, bp: list[float], busy: list[np.ndarray], logs: list[_Log], c
         busy=cb.max(axis=1),
         class_busy=cb,
         class_ranks=ranks,
-        op=_concat(parts, 0, np.int8),
-        nbytes=_concat(parts, 1, np.int64),
-        iteration=_concat(parts, 2, np.int64),
-        first=_concat(parts, 3, np.int64),
-        last=_concat(parts, 4, np.int64),
-        tag=_concat(parts, 5, np.int64),
-        posted=_concat(parts, 6, float),
-        start=_concat(parts, 7, float),
-        end=_concat(parts, 8, float),
+        op=cols[0],
+        nbytes=cols[1],
+        iteration=cols[2],
+        first=cols[3],
+        last=cols[4],
+        tag=cols[5],
+        posted=cols[6],
+        start=cols[7],
+        end=cols[8],
         computed=computed,
     )
 
@@ -459,21 +472,44 @@ def _same_shape(a: np.ndarray, b: np.ndarray) -> float | None:
 # --------------------------------------------------------------------------- WFBP family
 
 
+_PER_TRACE: dict[int, tuple[Trace, dict[Any, Any]]] = {}
+
+
+def _per_trace(trace: Trace, key: Any, make: Any) -> Any:
+    """``make()``, kept per trace (the last few traces, a few dozen keys each): what depends
+    only on the trace, not on the schedule's options, is worked out once per search."""
+    hit = _PER_TRACE.get(id(trace))
+    if hit is None or hit[0] is not trace:
+        if len(_PER_TRACE) >= 8:
+            _PER_TRACE.pop(next(iter(_PER_TRACE)))
+        hit = _PER_TRACE[id(trace)] = (trace, {})
+    memo = hit[1]
+    if key not in memo:
+        if len(memo) >= 64:
+            memo.pop(next(iter(memo)))
+        memo[key] = make()
+    return memo[key]
+
+
+def _segments(trace: Trace, stops: Sequence[int]) -> tuple[list[list[int]], dict[int, int]]:
+    """The backward segments cut at ``stops`` and, per stop layer, its segment's index."""
+    def make() -> tuple[list[list[int]], dict[int, int]]:
+        segs = backward_segments(trace.num_layers, stops)
+        return segs, {seg[-1]: j for j, seg in enumerate(segs)}
+
+    return _per_trace(trace, ("segs", tuple(stops)), make)
+
+
 def _wfbp_messages(schedule: WfbpFamily, trace: Trace, costs: LinearCosts):
     """Posting order: ``(ready layer, nbytes, first, last, tag)``."""
     if isinstance(schedule, Wfbp) and schedule.options.buckets is None:
-        msgs = {
-            layer: [(t.nbytes, layer, layer, t.index) for t in tensors]
-            for layer, tensors in enumerate(grad_tensors(trace))
-            if tensors
-        }
-    else:
-        msgs = {b.first: [(b.nbytes, b.first, b.last, 0)] for b in schedule.buckets(trace, costs)}
-    out = []
-    for layer in sorted(msgs, reverse=True):
-        for nb, a, b, tag in msgs[layer]:
-            out.append((layer, nb, a, b, tag))
-    return out
+        return _per_trace(trace, "tensor_msgs", lambda: [
+            (layer, nb, layer, layer, k)
+            for layer in range(trace.num_layers - 1, -1, -1)
+            for k, nb in enumerate(trace.tensors[layer])
+        ])
+    msgs = {b.first: (b.nbytes, b.first, b.last, 0) for b in schedule.buckets(trace, costs)}
+    return [(layer, *msgs[layer]) for layer in sorted(msgs, reverse=True)]
 
 
 def _run_wfbp(schedule, trace, costs, cluster, n, horovod: bool = False) -> FastRun:
@@ -484,8 +520,7 @@ def _run_wfbp(schedule, trace, costs, cluster, n, horovod: bool = False) -> Fast
     else:
         msgs = _wfbp_messages(schedule, trace, costs)
         stops = sorted({m[0] for m in msgs})
-    segs = backward_segments(st.n, stops)
-    seg_of = {seg[-1]: j for j, seg in enumerate(segs)}
+    seg_of = _segments(trace, stops)[1]
     if not horovod:
         m_seg = np.array([seg_of[m[0]] + 1 for m in msgs], dtype=np.int64)
         m_bytes = np.array([m[1] for m in msgs], dtype=np.int64)
@@ -530,8 +565,8 @@ def _run_wfbp(schedule, trace, costs, cluster, n, horovod: bool = False) -> Fast
         if it >= 2 and prev_state is not None:
             delta = _same_shape(prev_state, t)
             if delta is not None:
-                _shifted(logs, bp, busy, n, it, delta)
-                return _finish(n, bp, busy, logs, it, ranks=ranks)
+                shift = _shifted(logs, bp, busy, n, it, delta)
+                return _finish(n, bp, busy, logs, it, ranks=ranks, shift=shift)
         if it >= 1:
             prev_state = t.copy()
     return _finish(n, bp, busy, logs, it, ranks=ranks)
@@ -667,8 +702,7 @@ def _run_dear(schedule: Dear, trace: Trace, costs: LinearCosts, cluster: Cluster
     nl = st.n
     chain = schedule.options.prefetch == "chain"
     firsts = [g.first for g in groups]
-    segs = backward_segments(nl, firsts)
-    seg_of = {seg[-1]: j for j, seg in enumerate(segs)}
+    seg_of = _segments(trace, firsts)[1]
     # groups in posting (backward) order for the reduce-scatters
     order = np.arange(m - 1, -1, -1)
     g_bytes = np.array([g.nbytes for g in groups], dtype=np.int64)
@@ -682,11 +716,14 @@ def _run_dear(schedule: Dear, trace: Trace, costs: LinearCosts, cluster: Cluster
         starts = [0] + firsts[1:]
         ends = [s - 1 for s in starts[1:]] + [nl - 1]
         upd = st.upd_set
-        g_ops = [
-            [op for i in range(a, b + 1) for op in ((("u", i),) if i in upd else ()) + (("f", i),)]
-            for a, b in zip(starts, ends)
-        ]
-        g_idx = [[(i if k == "u" else nl + i) for k, i in ops] for ops in g_ops]
+
+        def group_ops() -> list[list[int]]:
+            # per group, its forward stretch: each layer's update (column i of ``uf_pair``)
+            # just before its forward op (column nl + i)
+            return [[x for i in range(a, b + 1) for x in ((i, nl + i) if i in upd else (nl + i,))]
+                    for a, b in zip(starts, ends)]
+
+        g_idx = _per_trace(trace, ("dear_ops", tuple(firsts)), group_ops)
     bpw = np.zeros(st.c)
     rs_end = NEG
     bp: list[float] = []
@@ -757,8 +794,8 @@ def _run_dear(schedule: Dear, trace: Trace, costs: LinearCosts, cluster: Cluster
         if prev_state is not None and it >= 2:
             delta = _same_shape(prev_state, state)
             if delta is not None:
-                _shifted(logs, bp, busy, n, it, delta)
-                return _finish(n, bp, busy, logs, it, st.busy(False), ranks)
+                shift = _shifted(logs, bp, busy, n, it, delta)
+                return _finish(n, bp, busy, logs, it, st.busy(False), ranks, shift)
         prev_state = state
     return _finish(n, bp, busy, logs, it, st.at(n - 1).busy(False), ranks)
 
@@ -772,8 +809,7 @@ def _run_bytescheduler(schedule: ByteScheduler, trace, costs, cluster, n) -> Fas
     full = schedule.options.credit_bytes
     chunks = [layer_chunks(t, part) for t in trace.tensors]
     has = [i for i in range(st.n) if chunks[i]]
-    segs = backward_segments(st.n, has)
-    seg_of = {seg[-1]: j for j, seg in enumerate(segs)}
+    seg_of = _segments(trace, has)[1]
     # chunks in the order they are posted when the credit never stops one
     c_layer, c_tag, c_size = [], [], []
     for layer in reversed(has):

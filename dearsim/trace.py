@@ -23,6 +23,7 @@ breakdown for that layer) and ``tensor_names`` (their names, same count, e.g.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -166,7 +167,16 @@ class Trace:
     def total_bytes(self) -> int:
         return sum(self.size)
 
-    @property
+    @functools.cached_property
+    def size_prefix(self) -> tuple[int, ...]:
+        """Running sums of the gradient bytes: layers ``lo..hi`` hold
+        ``size_prefix[hi + 1] - size_prefix[lo]`` bytes (exact: integers)."""
+        out = [0]
+        for s in self.size:
+            out.append(out[-1] + s)
+        return tuple(out)
+
+    @functools.cached_property
     def grad_layers(self) -> tuple[int, ...]:
         """Indices of the layers that have a gradient (``size > 0``), in forward order."""
         return tuple(i for i, s in enumerate(self.size) if s > 0)

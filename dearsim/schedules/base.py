@@ -11,6 +11,7 @@ the command line.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from bisect import bisect_left, bisect_right
 from collections.abc import Generator, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -100,8 +101,12 @@ class Bucket:
 
 def make_bucket(trace: Trace, lo: int, hi: int) -> Bucket:
     """The bucket of the gradient layers in ``lo..hi`` (inclusive); they must exist."""
-    grads = [i for i in range(lo, hi + 1) if trace.size[i] > 0]
-    return Bucket(grads[0], grads[-1], sum(trace.size[i] for i in grads))
+    grads = trace.grad_layers
+    a, b = bisect_left(grads, lo), bisect_right(grads, hi) - 1
+    if a > b:
+        raise ValueError(f"layers {lo}..{hi} hold no gradient")
+    pre = trace.size_prefix
+    return Bucket(grads[a], grads[b], pre[hi + 1] - pre[lo])
 
 
 def explicit_buckets(trace: Trace, ranges: Sequence[Sequence[int]], what: str) -> list[Bucket]:
@@ -143,10 +148,13 @@ def buckets_from_runs(trace: Trace, runs: Sequence[Sequence[int]]) -> list[Bucke
     """Buckets from groups of layer indices (each a run of consecutive layers); groups
     without a gradient are dropped. Returned in forward order."""
     out = []
+    grads = trace.grad_layers
     for run in runs:
-        grads = [i for i in run if trace.size[i] > 0]
-        if grads:
-            out.append(make_bucket(trace, min(grads), max(grads)))
+        if not run:
+            continue
+        lo, hi = min(run), max(run)
+        if bisect_left(grads, lo) < bisect_right(grads, hi):  # the run holds a gradient
+            out.append(make_bucket(trace, lo, hi))
     return sorted(out, key=lambda b: b.first)
 
 
