@@ -10,6 +10,8 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dearsim.errors import DearsimError
 from dearsim.trace import Trace, format_trace, load_trace, parse_trace, save_trace
@@ -575,3 +577,26 @@ def test_a_fifo_is_refused_not_read(tmp_path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(DearsimError, match="not a regular file"):
         load_trace(fifo)
+
+
+@given(st.lists(st.sampled_from([0, 0, 1, 7, 4096, 3_000_000]), min_size=1, max_size=30),
+       st.data())
+def test_buckets_by_prefix_sums_equal_the_plain_count(sizes, data):
+    """make_bucket and buckets_from_runs (bisect on grad_layers, prefix sums) against the
+    definition: the gradient layers inside the range, their bytes summed one by one."""
+    from dearsim.schedules.base import buckets_from_runs, make_bucket
+
+    n = len(sizes)
+    t = Trace.from_layers([1e-3] * n, [1e-3] * n, sizes)
+    lo = data.draw(st.integers(0, n - 1))
+    hi = data.draw(st.integers(lo, n - 1))
+    grads = [i for i in range(lo, hi + 1) if sizes[i] > 0]
+    if not grads:
+        with pytest.raises(ValueError, match="no gradient"):
+            make_bucket(t, lo, hi)
+        assert buckets_from_runs(t, [list(range(lo, hi + 1))]) == []
+        return
+    b = make_bucket(t, lo, hi)
+    assert (b.first, b.last, b.nbytes) == (grads[0], grads[-1], sum(sizes[i] for i in grads))
+    assert buckets_from_runs(t, [list(range(hi, lo - 1, -1)), []]) == [b]
+    assert t.size_prefix[-1] == sum(sizes) and len(t.size_prefix) == n + 1
