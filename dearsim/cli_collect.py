@@ -384,12 +384,18 @@ def calibrate_cmd(
         Path | None, typer.Option("--plot", help="PNG of measured vs fitted times.")
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Network name.")] = None,
+    stat: Annotated[
+        str, typer.Option("--stat", help="Per-size statistic to fit: median (default) or mean "
+                          "(the mean of the timed runs: what a training step adds up).")
+    ] = "median",
 ) -> None:
     """Fit T = a + b n per collective and worker count; write a fitted network file."""
-    from .collect.calibrate import calibrate, write_network
+    from .collect.calibrate import STATS, calibrate, write_network
     from .collect.calibrate import plot as plot_fits
 
-    net, fits = calibrate(comm_csv, name=name)
+    if stat not in STATS:
+        raise DearsimError(f"--stat: {stat!r} is not one of {', '.join(STATS)}")
+    net, fits = calibrate(comm_csv, name=name, stat=stat)
     _write(out, lambda: write_network(net, out))
     if plot is not None:
         _write(plot, lambda: plot_fits(fits, plot, net["name"]))

@@ -40,6 +40,21 @@ def test_calibrate_recovers_a_line(tmp_path: Path) -> None:
     assert "R^2 = 1.0000" in net["sources"]["fits[workers=2].allreduce"]
 
 
+def test_calibrate_fits_the_mean_or_the_median(tmp_path: Path) -> None:
+    # medians on one line, means on another: --stat picks the column, the sources say which
+    p = tmp_path / "comm.csv"
+    rows = [(n, 1e-4 + 1e-9 * n, 3e-4 + 2e-9 * n) for n in (4096, 65536, 1 << 20)]
+    p.write_text(HEADER.rstrip("\n") + ",mean_s\n" + "".join(
+        f"allreduce,2,{n},{med},{med},{med},5,0,0,gloo,false,{mean}\n" for n, med, mean in rows))
+    for stat, a, b in (("median", 1e-4, 1e-9), ("mean", 3e-4, 2e-9)):
+        net, fits = calibrate(p, stat=stat)
+        assert fits[0].a == pytest.approx(a, rel=1e-6) and fits[0].b == pytest.approx(b, rel=1e-6)
+        assert f"per-size {stat}s of 3 sizes" in net["sources"]["fits[workers=2].allreduce"]
+    with pytest.raises(DearsimError, match="missing column.*mean_s.*--stat median"):
+        calibrate(comm_csv(tmp_path, [("allreduce", 2, n, 1e-4) for n in (4096, 8192)]),
+                  stat="mean")
+
+
 def test_calibrate_negative_intercept_goes_through_origin(tmp_path: Path) -> None:
     rows = [("allreduce", 2, n, t) for n, t in ((1000, 1e-7), (2000, 5e-6), (4000, 1.5e-5))]
     net, fits = calibrate(comm_csv(tmp_path, rows))

@@ -52,6 +52,7 @@ def test_collect_calibrate_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert r["workers"] == "2" and r["backend"] == "gloo"
         assert r["emulated"] in ("true", "false")
         assert float(r["p10_s"]) <= float(r["median_s"]) <= float(r["p90_s"])
+        assert float(r["mean_s"]) > 0
         bus = float(r["algbw"]) * (1.0 if r["op"] == "allreduce" else 0.5)
         assert math.isclose(float(r["busbw"]), bus, rel_tol=1e-3)
 

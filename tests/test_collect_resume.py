@@ -24,7 +24,7 @@ HEADER = ",".join(comm.COLUMNS) + "\n"
 
 
 def row(op: str, nbytes: int, workers: int = 2, backend: str = "gloo", t: float = 1e-4) -> str:
-    return f"{op},{workers},{nbytes},{t},{t},{t},3,0.5,0.5,{backend},false\n"
+    return f"{op},{workers},{nbytes},{t},{t},{t},3,0.5,0.5,{backend},false,{t}\n"
 
 
 def keys(path: Path) -> set[tuple[str, int]]:
@@ -98,7 +98,7 @@ args = json.load(open(argfile))
 open(os.path.join(os.path.dirname(argfile), 'pid.0'), 'w').write(str(os.getpid()))
 with open(args['partial'], 'a') as f:
     for op, nbytes in args['plan'][:2]:
-        f.write(f'{op},2,{nbytes},1e-4,1e-4,1e-4,3,0.5,0.5,gloo,false\\n')
+        f.write(f'{op},2,{nbytes},1e-4,1e-4,1e-4,3,0.5,0.5,gloo,false,1e-4\\n')
     f.write('allgather,2,40')  # a write cut short
 open(args['partial'] + '.ready', 'w').write('')
 time.sleep(120)
@@ -154,6 +154,29 @@ def test_resume_reads_a_side_file_left_by_a_killed_run(
     assert not comm.partial_path(out).exists()
 
 
+def test_resume_keeps_rows_of_a_file_without_means(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a file written before mean_s was recorded: read, resumed, rewritten with the new
+    # header and an empty mean; calibrate fits its medians and refuses its means in one line
+    old_header = ",".join(comm.OLD_COLUMNS) + "\n"
+    old = [f"allreduce,2,{n},{t},{t},{t},3,0.5,0.5,gloo,false\n"
+           for n, t in ((4096, 1e-4), (8192, 2e-4))]
+    out = tmp_path / "comm.csv"
+    out.write_text(old_header + "".join(old))
+    rc, _, err = run(capsys, "collect", "comm", "--ops", "allreduce", "--sizes", "4KiB,8KiB",
+                     "--launcher", "/nonexistent/torchrun", "--out", out, "--resume")
+    assert rc == 0, err
+    assert out.read_text() == HEADER + "".join(r[:-1] + ",\n" for r in old)
+    net = tmp_path / "n.yaml"
+    rc, _, err = run(capsys, "calibrate", out, "--out", net)
+    assert rc == 0, err
+    line = one_error_line(*run(capsys, "calibrate", out, "--out", net, "--stat", "mean"))
+    assert "comm.csv:2" in line and "'mean_s' is empty" in line and "--stat median" in line
+    line = one_error_line(*run(capsys, "calibrate", out, "--out", net, "--stat", "mode"))
+    assert "--stat" in line and "'mode'" in line
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
@@ -163,8 +186,9 @@ def test_resume_reads_a_side_file_left_by_a_killed_run(
          "--nproc 2"),
         (HEADER + row("allreduce", 4096, backend="nccl"), "measured with backend nccl, this "
          "run would use gloo"),
-        (HEADER + "allreduce,2,4096,fast,1,1,3,0.5,0.5,gloo,false\n", "comm.csv:2"),
-        (HEADER + "broadcast,2,4096,1,1,1,3,0.5,0.5,gloo,false\n", "unknown collective"),
+        (HEADER + "allreduce,2,4096,fast,1,1,3,0.5,0.5,gloo,false,1\n", "comm.csv:2"),
+        (HEADER + "broadcast,2,4096,1,1,1,3,0.5,0.5,gloo,false,1\n", "unknown collective"),
+        (HEADER + "allreduce,2,4096,1,1,1,3,0.5,0.5,gloo,false\n", "expected 12 fields"),
     ],
 )
 def test_resume_refuses_other_files_in_one_line(
@@ -185,7 +209,7 @@ def test_a_failed_run_keeps_its_rows(tmp_path: Path, capsys: pytest.CaptureFixtu
     fake.write_text(
         f"#!{sys.executable}\nimport json, sys\nargs = json.load(open(sys.argv[-1]))\n"
         "open(args['partial'], 'a').write('allreduce,2,4096,1e-4,1e-4,1e-4,3,0.5,0.5,gloo,"
-        "false\\n')\nsys.exit(3)\n"
+        "false,1e-4\\n')\nsys.exit(3)\n"
     )
     fake.chmod(0o755)
     out = tmp_path / "c.csv"

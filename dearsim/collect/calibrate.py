@@ -2,7 +2,8 @@
 
 Reads the CSV of ``dearsim collect comm`` (columns ``op, workers, bytes, median_s``; others
 optional), fits one line per collective and worker count by ordinary least squares on the
-per-size medians, and writes the fitted-table network form (``fits: [{workers, allreduce,
+per-size medians (or, with ``stat="mean"``, the per-size means: column ``mean_s``), and
+writes the fitted-table network form (``fits: [{workers, allreduce,
 reduce_scatter, all_gather}]``). ``sources`` records, per fit, the sizes used, R^2 and the
 worst residual. A fit whose intercept comes out negative is refitted through the origin
 (``a = 0``), one whose slope comes out negative as a constant: network files need both >= 0.
@@ -27,6 +28,8 @@ _ALIASES = {"all_reduce": "allreduce", "reduce_scatter": "reducescatter",
             "all_gather": "allgather", "all-reduce": "allreduce",
             "reduce-scatter": "reducescatter", "all-gather": "allgather"}
 REQUIRED = ("op", "workers", "bytes", "median_s")
+#: the statistic a fit can use, and its column
+STATS = {"median": "median_s", "mean": "mean_s"}
 
 
 @dataclass
@@ -47,10 +50,16 @@ class LineFit:
         return self.a + self.b * n
 
 
-def read_comm_csv(path: str | Path) -> tuple[dict[tuple[str, int], list[tuple[int, float]]],
-                                             dict[tuple[str, int], bool], str]:
-    """(op, workers) -> [(bytes, median_s)], emulated flags, backend names."""
+def read_comm_csv(path: str | Path, stat: str = "median"
+                  ) -> tuple[dict[tuple[str, int], list[tuple[int, float]]],
+                             dict[tuple[str, int], bool], str]:
+    """(op, workers) -> [(bytes, time)], emulated flags, backend names; the time is the
+    column of ``stat`` (:data:`STATS`)."""
     src = str(path)
+    if stat not in STATS:
+        raise DearsimError(f"unknown statistic {stat!r} (one of {', '.join(STATS)})")
+    tcol = STATS[stat]
+    required = (*REQUIRED[:3], tcol)
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8-sig")
@@ -64,11 +73,13 @@ def read_comm_csv(path: str | Path) -> tuple[dict[tuple[str, int], list[tuple[in
         raise DearsimError(f"{src}: empty file (expected the CSV of dearsim collect comm)")
     hline, header = rows[0]
     cols = [c.strip() for c in header]
-    missing = [c for c in REQUIRED if c not in cols]
+    missing = [c for c in required if c not in cols]
     if missing:
+        hint = (" (a file from before dearsim recorded means: fit the medians, --stat median)"
+                if missing == ["mean_s"] else "")
         raise DearsimError(
             f"{src}:{hline}: missing column(s) {', '.join(missing)} (needs "
-            f"{', '.join(REQUIRED)})"
+            f"{', '.join(required)}){hint}"
         )
     idx = {c: cols.index(c) for c in cols}
     data: dict[tuple[str, int], list[tuple[int, float]]] = {}
@@ -86,9 +97,14 @@ def read_comm_csv(path: str | Path) -> tuple[dict[tuple[str, int], list[tuple[in
             )
         workers = _num(r[idx["workers"]], src, line, "workers", integer=True)
         nbytes = _num(r[idx["bytes"]], src, line, "bytes", integer=True)
-        t = _num(r[idx["median_s"]], src, line, "median_s")
+        if not r[idx[tcol]].strip():
+            raise DearsimError(
+                f"{src}:{line}: field '{tcol}' is empty (a row resumed from a file without "
+                f"means: fit the medians, --stat median, or measure the row again)"
+            )
+        t = _num(r[idx[tcol]], src, line, tcol)
         if workers < 1 or nbytes < 1 or t <= 0:
-            field = "workers" if workers < 1 else "bytes" if nbytes < 1 else "median_s"
+            field = "workers" if workers < 1 else "bytes" if nbytes < 1 else tcol
             raise DearsimError(f"{src}:{line}: field '{field}' must be > 0")
         key = (op, int(workers))
         data.setdefault(key, []).append((int(nbytes), t))
@@ -157,11 +173,14 @@ def _size(n: int) -> str:
 
 
 def calibrate(
-    csv_path: str | Path, *, name: str | None = None, created: str | None = None
+    csv_path: str | Path, *, name: str | None = None, created: str | None = None,
+    stat: str = "median",
 ) -> tuple[dict[str, Any], list[LineFit]]:
-    """The network file (as a mapping) fitted to ``csv_path``, and the fits."""
+    """The network file (as a mapping) fitted to ``csv_path``, and the fits; ``stat``:
+    which per-size statistic the lines are fitted to (``median`` or ``mean``)."""
     src = str(csv_path)
-    data, emulated, backend = read_comm_csv(csv_path)
+    data, emulated, backend = read_comm_csv(csv_path, stat)
+    plural = {"median": "medians", "mean": "means"}[stat]
     fits = [fit_line(op, w, pts, src) for (op, w), pts in sorted(data.items())]
     for f in fits:
         f.emulated = emulated.get((f.op, f.workers), False)
@@ -186,7 +205,7 @@ def calibrate(
             key = FILE_OPS[op]
             entry[key] = {"a_s": float(f"{f.a:.6g}"), "b_s_per_byte": float(f"{f.b:.6g}")}
             text = (
-                f"least squares T = a + b n over the per-size medians of {len(f.sizes)} sizes "
+                f"least squares T = a + b n over the per-size {plural} of {len(f.sizes)} sizes "
                 f"({_size(f.sizes[0])} to {_size(f.sizes[-1])}) in {Path(src).name}"
                 f"{' (' + backend + ')' if backend else ''}: R^2 = {f.r2:.4f}, worst "
                 f"residual {f.worst_pct:.1f}% at {_size(f.worst_at)}"

@@ -4,10 +4,12 @@ For each operation and message size: ``warmup`` untimed runs, then ``reps`` time
 started after a barrier and timed on every rank (``time.perf_counter``, after
 ``torch.cuda.synchronize`` on GPUs); a run's time is the slowest rank's. The CSV has one row
 per (op, size): ``op, workers, bytes, median_s, p10_s, p90_s, reps, algbw, busbw, backend,
-emulated``. ``bytes`` is the whole buffer (the all-reduced tensor; the reduce-scatter's
-input; the all-gather's output), as dearsim's network files count it. ``algbw = bytes /
-median_s`` and ``busbw`` follow nccl-tests, in GB/s (1e9 bytes/s): ``busbw = algbw x 2(n-1)/n``
-for all-reduce, ``(n-1)/n`` for reduce-scatter and all-gather.
+emulated, mean_s`` (``mean_s``, the mean of the same runs, came last and later: files
+written before it have no such column and are still read and resumed). ``bytes`` is the
+whole buffer (the all-reduced tensor; the reduce-scatter's input; the all-gather's
+output), as dearsim's network files count it. ``algbw = bytes / median_s`` and ``busbw``
+follow nccl-tests, in GB/s (1e9 bytes/s): ``busbw = algbw x 2(n-1)/n`` for all-reduce,
+``(n-1)/n`` for reduce-scatter and all-gather.
 
 Rows are kept as they are measured: rank 0 appends each finished (op, size) row to a side
 file ``OUT.partial`` (one ``write`` of the whole line, flushed and fsynced), which starts with
@@ -44,7 +46,10 @@ OPS = {
     "allgather": "allgather", "all_gather": "allgather", "all-gather": "allgather",
 }
 COLUMNS = ("op", "workers", "bytes", "median_s", "p10_s", "p90_s", "reps", "algbw", "busbw",
-           "backend", "emulated")
+           "backend", "emulated", "mean_s")
+#: the header of files written before ``mean_s`` was recorded (read, resumed; their rows'
+#: ``mean_s`` is left empty)
+OLD_COLUMNS = COLUMNS[:-1]
 DEFAULT_SIZES = "4KiB,16KiB,64KiB,256KiB,1MiB,4MiB"
 #: the order of the ops in a written file
 OP_ORDER = ("allreduce", "reducescatter", "allgather")
@@ -217,6 +222,7 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
         algbw = real_bytes / med / 1e9
         row = {
             "op": op, "workers": n, "bytes": real_bytes, "median_s": med,
+            "mean_s": statistics.fmean(ts),
             "p10_s": _quantile(ts, 0.1), "p90_s": _quantile(ts, 0.9), "reps": len(ts),
             "algbw": algbw, "busbw": algbw * busbw_factor(op, n),
             "backend": dist.get_backend(), "emulated": emulated,
@@ -237,6 +243,7 @@ def _fields(r: dict[str, Any]) -> list[Any]:
         r["op"], r["workers"], r["bytes"], f"{r['median_s']:.9g}", f"{r['p10_s']:.9g}",
         f"{r['p90_s']:.9g}", r["reps"], f"{r['algbw']:.6g}", f"{r['busbw']:.6g}",
         r["backend"], "true" if r["emulated"] else "false",
+        f"{r['mean_s']:.9g}" if math.isfinite(r.get("mean_s", math.nan)) else "",
     ]
 
 
@@ -294,7 +301,9 @@ def read_rows(path: Path, *, torn_ok: bool = False) -> list[dict[str, Any]]:
     if torn_ok and lines and lines[-1]:
         lines = lines[:-1]  # a rank killed in the middle of a write
     lines = [ln for ln in lines if ln.strip()]
-    if not lines or [c.strip() for c in next(csv.reader([lines[0]]))] != list(COLUMNS):
+    head = [c.strip() for c in next(csv.reader([lines[0]]))] if lines else []
+    cols = COLUMNS if head == list(COLUMNS) else OLD_COLUMNS
+    if head != list(cols):
         raise DearsimError(
             f"{path}: not a dearsim comm CSV (its first line is not the header "
             f"{','.join(COLUMNS)}): choose another --out, or run without --resume to "
@@ -303,9 +312,9 @@ def read_rows(path: Path, *, torn_ok: bool = False) -> list[dict[str, Any]]:
     rows = []
     for i, ln in enumerate(lines[1:], start=2):
         f = next(csv.reader([ln]))
-        if len(f) != len(COLUMNS):
-            raise DearsimError(f"{path}:{i}: expected {len(COLUMNS)} fields, got {len(f)}")
-        r = dict(zip(COLUMNS, (c.strip() for c in f)))
+        if len(f) != len(cols):
+            raise DearsimError(f"{path}:{i}: expected {len(cols)} fields, got {len(f)}")
+        r = dict(zip(cols, (c.strip() for c in f)))
         if r["op"] not in OP_ORDER:
             raise DearsimError(f"{path}:{i}: field 'op': unknown collective {r['op']!r}")
         try:
@@ -313,6 +322,7 @@ def read_rows(path: Path, *, torn_ok: bool = False) -> list[dict[str, Any]]:
                 "op": r["op"], "workers": int(r["workers"]), "bytes": int(r["bytes"]),
                 **{k: float(r[k]) for k in ("median_s", "p10_s", "p90_s", "algbw", "busbw")},
                 "reps": int(r["reps"]), "backend": r["backend"],
+                "mean_s": float(r["mean_s"]) if r.get("mean_s") else math.nan,
             }
         except ValueError:
             raise DearsimError(
