@@ -12,6 +12,7 @@ Methods: ``docs/collect.md``; measured errors: ``docs/validation.md``.
 from __future__ import annotations
 
 import datetime
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -515,6 +516,51 @@ def run_validate(
     return rows, res
 
 
+def read_measured(path: Path) -> tuple[str, str, dict[str, Any]]:
+    """(model, device, the workers' result) of an ``OUT.result.json``; one line if it is
+    not one."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DearsimError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DearsimError(f"{path}: not a validate result (not JSON: {exc})") from None
+    res = doc.get("result") if isinstance(doc, dict) else None
+    if (not isinstance(res, dict) or not isinstance(res.get("rows"), list)
+            or "world" not in res or not isinstance(doc.get("model"), str)):
+        raise DearsimError(f"{path}: not a validate result (written by dearsim validate as "
+                           "OUT.result.json)")
+    return doc["model"], str(doc.get("device", "cpu")), res
+
+
+def repredict(res: dict[str, Any], trace_path: Path, network: str,
+              interference: Path | None) -> list[dict[str, Any]]:
+    """The rows of ``validate`` for a run measured before (its workers' result), predicted
+    from this trace, network and (optionally) interference terms. Library entry point."""
+    from . import load_network
+    from .collect import validate
+    from .trace import load_trace
+
+    trace = load_trace(trace_path)
+    net = load_network(network)
+    net.costs(int(res["world"]))  # a fitted table without this worker count fails here
+    terms = _terms_of(interference) if interference is not None else None
+    try:
+        tr = validate.with_tensors(trace, res)
+        return validate.predict(res, tr, net, terms)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DearsimError(f"the measured result does not match {trace_path}: {exc!r}"
+                           ) from None
+
+
+def result_path(out: Path) -> Path:
+    """Where ``validate --out OUT`` keeps the measurement itself (the workers' JSON result:
+    every setting's options, groups and measured step times, the model's tensors), so that
+    the run can be predicted again, against another network or other terms, without
+    training again (:func:`dearsim.collect.validate.repredict`)."""
+    return out.with_name(out.stem + ".result.json")
+
+
 def comm_path(out: Path) -> Path:
     """Where ``validate --out OUT`` writes DeAR's and WFBP's collectives as timed during
     training (:func:`dearsim.collect.validate.comm_rows`): ``OUT`` with ``.comm.csv`` for its
@@ -525,8 +571,18 @@ def comm_path(out: Path) -> Path:
 def validate_cmd(
     trace: Annotated[Path, typer.Option("--trace", help="Trace from dearsim collect layers.")],
     network: Annotated[str, typer.Option("--network", help="Network YAML from dearsim calibrate.")],
-    model: ModelOpt,
     out: Annotated[Path, typer.Option("--out", help="CSV of measured vs predicted times.")],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="mlp, tiny-mlp, small-cnn, a torchvision model or "
+                     "MODULE:FUNCTION (not with --measured: the file names it)."),
+    ] = None,
+    measured: Annotated[
+        Path | None,
+        typer.Option("--measured", help="Predict again the runs measured into this "
+                     "OUT.result.json by an earlier validate (no training: another "
+                     "--network or --interference against the same measurements)."),
+    ] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", help="Per-rank batch (default: the trace's).")
     ] = None,
@@ -561,13 +617,27 @@ def validate_cmd(
     dearsim's predictions."""
     from .collect import validate
 
-    rows, res = run_validate(
-        trace, network, model, batch_size, nproc=nproc, device=device, bucket_caps=bucket_caps,
-        thresholds=thresholds, prefetch=prefetch, iters=iters, warmup=warmup, threads=threads,
-        interference=interference, launcher=launcher, timeout=timeout, comm_log=comm_log,
-    )
+    if measured is not None:
+        if model is not None:
+            raise DearsimError("--model: not with --measured (the measured file names it)")
+        model, device, res = read_measured(measured)
+        rows = repredict(res, trace, network, interference)
+    elif model is None:
+        raise DearsimError("--model is required (or --measured, to predict a measured run "
+                           "again)")
+    else:
+        rows, res = run_validate(
+            trace, network, model, batch_size, nproc=nproc, device=device,
+            bucket_caps=bucket_caps, thresholds=thresholds, prefetch=prefetch, iters=iters,
+            warmup=warmup, threads=threads, interference=interference, launcher=launcher,
+            timeout=timeout, comm_log=comm_log,
+        )
     extra = {"model": model, "device": device, "threads": res["threads"]}
     _write(out, lambda: validate.write_rows(rows, out, extra))
+    kept = result_path(out)
+    if measured is None or kept.resolve() != measured.resolve():
+        _write(kept, lambda: kept.write_text(
+            json.dumps({"model": model, "device": device, "result": res}), encoding="utf-8"))
     comm = comm_path(out)
     comm_rows = validate.comm_rows(res)
     if comm_rows:
@@ -596,4 +666,4 @@ def validate_cmd(
     chk = res["check"]
     print(f"correctness after {res.get('check_steps', 1)} steps, max |param - DDP's|: "
           + ", ".join(f"{k} {v:.2e}" for k, v in chk.items()))
-    _err(f"wrote {out}" + (f" and {comm}" if comm_rows else ""))
+    _err(f"wrote {out}, {kept.name}" + (f" and {comm.name}" if comm_rows else ""))

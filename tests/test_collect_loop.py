@@ -121,3 +121,10 @@ def test_collect_calibrate_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
     diffs = {x.split()[0]: float(x.split()[-1]) for x in line.split(":", 1)[1].split(",")}
     assert set(diffs) == {"dear-next", "dear-chain", "wfbp"}
     assert all(d < 1e-6 for d in diffs.values()), diffs
+    # the measurement is kept: predicted again from it, without training, the same rows
+    again = tmp_path / "again.csv"
+    rc, _, err = run(capsys, "validate", "--trace", trace_p, "--network", net_p,
+                     "--interference", interf_p, "--measured", tmp_path / "val.result.json",
+                     "--out", again)
+    assert rc == 0, err
+    assert again.read_text() == out_csv.read_text()

@@ -119,3 +119,55 @@ def test_each_trainer_gets_its_own_overhead_spread_by_bytes(schedule: str) -> No
     old = {k: v for k, v in terms.items() if k not in ("dear_overhead_s", "wfbp_overhead_s")}
     if schedule != "ddp":
         assert validate.calibrated_trace(trace, old, schedule).bwd == trace.bwd
+
+
+def test_validate_measured_predicts_a_kept_run_again(tmp_path, capsys) -> None:
+    """``validate --measured OUT.result.json``: the same measurements, another network, no
+    training. The hand case above: WFBP 7 ms with 2 ms all-reduces; with 4 ms ones (beta
+    doubled) f 0-2, b1 2-3, AR(1) 3-7 while b0 3-4, AR(0) 7-11: 11 ms."""
+    import csv
+    import json
+
+    from cli_helpers import one_error_line, run
+
+    from dearsim.trace import save_trace
+
+    trace = dearsim.Trace.from_layers([1e-3, 1e-3], [1e-3, 1e-3], [2_000_000, 2_000_000])
+    trace_p = tmp_path / "t.csvy"
+    save_trace(trace, trace_p)
+    res = {"world": 2, "threads": 1, "check": {"wfbp": 0.0},
+           "tensors": [[2_000_000], [2_000_000]], "tensor_names": [["w"], ["w"]],
+           "rows": [{"schedule": "wfbp", "setting": "per-tensor", "options": {},
+                     "measured_s": 0.008}]}
+    kept = tmp_path / "v.result.json"
+    kept.write_text(json.dumps({"model": "mlp", "device": "cpu", "result": res}))
+    for beta, want in (("1e-9", 7.0), ("2e-9", 11.0)):
+        net = tmp_path / f"n{beta}.yaml"
+        net.write_text(f"alpha_s: 0\nbeta_s_per_byte: {beta}\n")
+        out = tmp_path / f"again-{beta}.csv"
+        rc, _, err = run(capsys, "validate", "--trace", trace_p, "--network", net,
+                         "--measured", kept, "--out", out)
+        assert rc == 0, err
+        (row,) = list(csv.DictReader(out.open()))
+        assert float(row["measured_ms"]) == pytest.approx(8.0)
+        assert float(row["predicted_ms"]) == pytest.approx(want)
+        assert row["model"] == "mlp"
+        # the measurement is kept next to the new CSV too, unchanged
+        assert json.loads((tmp_path / f"again-{beta}.result.json").read_text())["result"] == res
+    bad = tmp_path / "bad.json"
+    bad.write_text("{\"rows\": []}")
+    for argv, needle in (
+        (["--measured", kept, "--model", "mlp"], "--model: not with --measured"),
+        ([], "--model is required"),
+        (["--measured", bad], "not a validate result"),
+        (["--measured", tmp_path / "missing.json"], "cannot read"),
+    ):
+        line = one_error_line(*run(capsys, "validate", "--trace", trace_p, "--network", net,
+                                   "--out", tmp_path / "x.csv", *argv))
+        assert needle in line, line
+    # a result that does not match the trace (no tensors for a trace without a breakdown)
+    del res["tensors"]
+    kept.write_text(json.dumps({"model": "mlp", "device": "cpu", "result": res}))
+    line = one_error_line(*run(capsys, "validate", "--trace", trace_p, "--network", net,
+                               "--measured", kept, "--out", tmp_path / "x.csv"))
+    assert "does not match" in line
