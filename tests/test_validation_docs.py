@@ -16,6 +16,7 @@ DOC = (ROOT / "docs" / "validation.md").read_text(encoding="utf-8")
 sys.path.insert(0, str(ROOT / "examples" / "calibration"))
 
 import comm_timeline  # noqa: E402
+import fits_table  # noqa: E402
 import summarize  # noqa: E402
 
 
@@ -26,8 +27,8 @@ def test_the_error_tables_are_the_run_files(run: str) -> None:
     assert tables in DOC
 
 
-@pytest.mark.parametrize("run, label", [("run3", "third (12:06 UTC)"),
-                                        ("run4", "fourth (12:16 UTC)")])
+@pytest.mark.parametrize("run, label", [("run3", "third (11-25 12:06 UTC)"),
+                                        ("run4", "fourth (11-25 12:16 UTC)")])
 def test_the_headline_table_is_each_runs_summary(run: str, label: str) -> None:
     rows = summarize.rows(CAL / run)
     assert len(rows) == 40 and all(r["repeats"] == 3 for r in rows)
@@ -59,3 +60,37 @@ def test_the_repeatability_table_is_the_five_fits() -> None:
         for op in ("allreduce", "reduce_scatter", "all_gather"):
             cells += [f"{fit[op]['a_s'] * 1e6:.0f}", f"{fit[op]['b_s_per_byte'] * 1e9:.3f}"]
         assert f"   | {k} | " + " | ".join(cells) + " |" in DOC
+
+
+@pytest.mark.parametrize("sub", ["run5", "run5/mean"])
+def test_the_fifth_runs_summaries_are_its_files(sub: str) -> None:
+    """The medians' fit and the means' fit: the same measured times, other predictions."""
+    tables = summarize.tables(CAL / sub)
+    assert tables[tables.index("| rows |"):] in DOC
+    rows = summarize.rows(CAL / sub)
+    assert len(rows) == 40 and all(r["repeats"] == 3 for r in rows)
+
+
+def test_the_fifth_run_measured_once_predicted_twice() -> None:
+    med, mean = summarize.rows(CAL / "run5"), summarize.rows(CAL / "run5" / "mean")
+    assert [r["measured"] for r in med] == [r["measured"] for r in mean]
+    closer = [sum(abs(b[f"e_{s}"]) < abs(a[f"e_{s}"]) for a, b in zip(med, mean))
+              for s, _ in summarize.SHOWN]
+    assert closer == [40, 39, 40, 35]
+    assert "closer in 40, 39, 40 and 35 of the 40 rows" in DOC
+    for stat, d in (("median", CAL / "run5"), ("mean", CAL / "run5" / "mean")):
+        rows = summarize.rows(d)
+        summary = summarize.tables(d).splitlines()
+        cells = next(x for x in summary if x.startswith("| all 40 |")).split("|")[3:-1]
+        label = ("fifth (12-07 21:07 UTC), median fit" if stat == "median"
+                 else "fifth, mean fit, same measurements")
+        assert f"| {label} | " + " | ".join(c.strip() for c in cells) + " |" in DOC
+        assert len(rows) == 40
+
+
+def test_the_stat_repeatability_table_is_the_fits() -> None:
+    pytest.importorskip("yaml")
+    assert fits_table.table(CAL / "repeat-stats") in DOC
+    spread = fits_table.table(CAL / "repeat-stats-100").splitlines()[-2:]
+    assert spread[0].split("|")[3].strip() == "1.95x" and spread[1].split("|")[3].strip() == "1.90x"
+    assert "1.95x from the medians and 1.90x from the means" in DOC

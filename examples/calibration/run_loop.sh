@@ -3,6 +3,10 @@
 #   bash examples/calibration/run_loop.sh OUTDIR [NPROC] [REPEATS]
 # collect comm -> calibrate -> (collect layers, collect interference, validate x REPEATS) per
 # workload; the validate runs of a workload go to validate-NAME-bB-K.csv, K = 1..REPEATS.
+# The network is fitted to the per-size medians (gloo-loopback-N.yaml, what validate uses)
+# and to the means (gloo-loopback-N-mean.yaml); at the end every validate run is predicted
+# again from its kept measurement (validate --measured) with the means' fit, into
+# OUTDIR/mean/: the same measurements under both fits.
 # Every file lands in OUTDIR; `uptime` is logged before and after each step (load matters).
 set -euo pipefail
 out=${1:?usage: run_loop.sh OUTDIR [NPROC]}
@@ -16,6 +20,8 @@ step dearsim collect comm --nproc "$nproc" --sizes 4KiB,16KiB,64KiB,256KiB,1MiB,
     --out "$out/comm-gloo-$nproc.csv"
 step dearsim calibrate "$out/comm-gloo-$nproc.csv" --out "$out/gloo-loopback-$nproc.yaml" \
     --plot "$out/gloo-loopback-$nproc.png"
+step dearsim calibrate "$out/comm-gloo-$nproc.csv" --stat mean \
+    --out "$out/gloo-loopback-$nproc-mean.yaml"
 while read -r model batch name; do
     step dearsim collect layers --model "$model" --batch-size "$batch" --threads 1 --iters 30 \
         --out "$out/$name-b$batch-cpu.csvy"
@@ -27,6 +33,11 @@ while read -r model batch name; do
             --threads 1 --iters 30 --warmup 5 --bucket-caps 0.5,1 --thresholds 0.5,1,25 \
             --interference "$out/$name-b$batch-interference.yaml" \
             --out "$out/validate-$name-b$batch-$k.csv"
+        step dearsim validate --trace "$out/$name-b$batch-cpu.csvy" \
+            --network "$out/gloo-loopback-$nproc-mean.yaml" \
+            --interference "$out/$name-b$batch-interference.yaml" \
+            --measured "$out/validate-$name-b$batch-$k.result.json" \
+            --out "$out/mean/validate-$name-b$batch-$k.csv"
     done
 done <<LIST
 mlp 32 mlp
