@@ -1142,8 +1142,7 @@ def measure(
     nbytes = int(raw.nbytes[sel].sum()) // k
     count = int(sel.sum()) // k
     w = raw.iteration == warmup
-    pairs = np.unique(np.stack([raw.first[w], raw.last[w]], axis=1), axis=0)
-    buckets = [(int(a), int(b)) for a, b in pairs.tolist()]
+    buckets = sorted(set(zip(raw.first[w].tolist(), raw.last[w].tolist())))
     p50, p99 = spread(raw.bp_end, warmup)
     waits = () if raw.class_busy is None else worker_waits(
         period, raw.class_busy.T.tolist(), raw.class_ranks, warmup, n, workers)

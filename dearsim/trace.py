@@ -149,7 +149,7 @@ class Trace:
             has_breakdown=tensors is not None and any(t for t in tensors),
         )
 
-    @property
+    @functools.cached_property
     def num_tensors(self) -> int:
         """Gradient tensors in the whole model."""
         return sum(len(t) for t in self.tensors)
@@ -158,12 +158,12 @@ class Trace:
     def num_layers(self) -> int:
         return len(self.fwd)
 
-    @property
+    @functools.cached_property
     def compute_time(self) -> float:
         """Compute-stream time of one iteration: forward + backward + update (s)."""
         return math.fsum(self.fwd) + math.fsum(self.bwd) + math.fsum(self.update)
 
-    @property
+    @functools.cached_property
     def total_bytes(self) -> int:
         return sum(self.size)
 
