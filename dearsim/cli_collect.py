@@ -153,7 +153,7 @@ def layers_cmd(
 def collect_comm(
     ops: str, sizes: str, nproc: int, device: str = "cpu", *, reps: int = 20, warmup: int = 5,
     launcher: str | None = None, timeout: float = 600.0, max_seconds_per_size: float = 5.0,
-    out: Path | None = None, resume: bool = False, progress: Any = None,
+    out: Path | None = None, resume: bool = False, progress: Any = None, rounds: int = 1,
 ) -> list[dict[str, Any]]:
     """Time collectives on ``nproc`` ranks: the CSV rows (library entry point).
 
@@ -161,7 +161,8 @@ def collect_comm(
     ``out.partial``; :mod:`dearsim.collect.comm`), also when the run stops early, and the
     rows returned are the file's; ``resume`` measures only the (op, size) rows not already
     there. ``progress`` (a :class:`dearsim.collect.comm.Progress`) is filled in as the run
-    goes, for the caller to report on after an interrupt."""
+    goes, for the caller to report on after an interrupt. ``rounds`` > 1 interleaves the
+    sizes (:mod:`dearsim.collect.comm`)."""
     from .collect import comm, launch
     from .collect.models import check_device
 
@@ -169,6 +170,10 @@ def collect_comm(
     size_list = comm.parse_sizes(sizes)
     _positive("--nproc", nproc)
     _positive("--reps", reps)
+    _positive("--rounds", rounds)
+    if rounds > reps:
+        raise DearsimError(f"--rounds {rounds}: at most --reps ({reps}), one timed run per "
+                           "size and pass at least")
     if warmup < 0:
         raise DearsimError(f"--warmup must be >= 0, got {warmup}")
     dev = check_device(device)
@@ -185,7 +190,7 @@ def collect_comm(
     prog = progress if progress is not None else comm.Progress()
     args: dict[str, Any] = {"ops": op_list, "sizes": size_list, "reps": reps,
                             "warmup": warmup, "device": dev,
-                            "max_seconds_per_size": max_seconds_per_size}
+                            "max_seconds_per_size": max_seconds_per_size, "rounds": rounds}
     if out is None:
         prog.planned = len(todo)
         res = launch.run_task("comm", {**args, "plan": todo}, nproc, launcher=launcher,
@@ -230,6 +235,11 @@ def comm_cmd(
     device: DeviceOpt = "cpu",
     reps: Annotated[int, typer.Option("--reps", help="Timed repetitions per size.")] = 20,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs per size.")] = 5,
+    rounds: Annotated[
+        int, typer.Option("--rounds", help="Interleave the sizes: this many passes over all "
+                          "of them, about --reps/ROUNDS timed runs each (1: one size after "
+                          "the other).")
+    ] = 1,
     resume: Annotated[
         bool, typer.Option("--resume", help="Keep the rows already in --out; measure the rest.")
     ] = False,
@@ -249,7 +259,7 @@ def comm_cmd(
     try:
         rows = collect_comm(ops, sizes, nproc, device, reps=reps, warmup=warmup,
                             launcher=launcher, timeout=timeout, out=out, resume=resume,
-                            progress=prog)
+                            progress=prog, rounds=rounds)
     except BaseException as exc:
         signum = getattr(exc, "signum", None)
         if signum is None and isinstance(exc, KeyboardInterrupt):

@@ -159,6 +159,12 @@ def test_bad_ops_and_sizes_one_error_line(
     line = one_error_line(*run(capsys, "collect", "comm", "--sizes", "4KiB,lots", "--out",
                          tmp_path / "c.csv"))
     assert "--sizes" in line and "lots" in line
+    line = one_error_line(*run(capsys, "collect", "comm", "--rounds", 0, "--out",
+                         tmp_path / "c.csv"))
+    assert "--rounds" in line
+    line = one_error_line(*run(capsys, "collect", "comm", "--rounds", 5, "--reps", 3, "--out",
+                         tmp_path / "c.csv"))
+    assert "--rounds 5: at most --reps (3)" in line
 
 
 def test_an_interrupt_takes_the_ranks_down(tmp_path: Path) -> None:

@@ -218,3 +218,24 @@ def test_a_failed_run_keeps_its_rows(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "failed (exit 3)" in line
     assert "1 of 6 rows measured and kept in" in line and "--resume" in line
     assert keys(out) == {("allreduce", 4096)}
+
+
+def test_rounds_interleave_the_sizes(tmp_path: Path) -> None:
+    """--rounds 3: three passes over every (op, size) row; 7 timed runs split 2 + 2 + 3;
+    each row finished with all 7, written to the side file as its last pass ends."""
+    from dearsim.collect import launch
+
+    partial = tmp_path / "c.csv.partial"
+    partial.write_text(HEADER)
+    todo = [("allreduce", 4096), ("allreduce", 8192), ("allgather", 4096)]
+    res = launch.run_task("comm", {"ops": ["allreduce", "allgather"], "sizes": [4096, 8192],
+                                   "reps": 7, "warmup": 1, "device": "cpu", "rounds": 3,
+                                   "max_seconds_per_size": 60.0, "plan": todo,
+                                   "partial": str(partial)}, 2, timeout_s=120)
+    assert [tuple(v) for v in res["visits"]] == [(op, b, r) for r in range(3) for op, b in todo]
+    assert [(r["op"], r["bytes"], r["reps"]) for r in res["rows"]] == [
+        (op, b, 7) for op, b in todo]
+    kept = comm.read_rows(partial)
+    assert [(r["op"], r["bytes"], r["reps"]) for r in kept] == [(op, b, 7) for op, b in todo]
+    for r in kept:
+        assert r["p10_s"] <= r["median_s"] <= r["p90_s"] and r["mean_s"] > 0

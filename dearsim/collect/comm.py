@@ -11,6 +11,13 @@ output), as dearsim's network files count it. ``algbw = bytes / median_s`` and `
 follow nccl-tests, in GB/s (1e9 bytes/s): ``busbw = algbw x 2(n-1)/n`` for all-reduce,
 ``(n-1)/n`` for reduce-scatter and all-gather.
 
+With ``rounds`` R > 1 the sizes are interleaved: R passes over every (op, size) row, each
+pass timing about ``reps / R`` runs of each (the warm-up runs on the first pass, one untimed
+run on each later one, since every pass allocates the buffers afresh), so that every size
+samples the whole measurement window rather than one stretch of it: on a machine whose
+speed drifts, a slow stretch then lands on all sizes instead of biasing a few. A row is
+finished, and kept, when its last pass ends (or when it runs out of time).
+
 Rows are kept as they are measured: rank 0 appends each finished (op, size) row to a side
 file ``OUT.partial`` (one ``write`` of the whole line, flushed and fsynced), which starts with
 the header and, on ``--resume``, the rows already in ``OUT``. When the run ends, or stops
@@ -189,50 +196,71 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
     budget = float(args.get("max_seconds_per_size", 5.0))
     partial = args.get("partial") if dist.get_rank() == 0 else None
     pause = float(os.environ.get(ENV_ROW_PAUSE, "0") or 0)
-    todo = args.get("plan") or plan(args["ops"], args["sizes"], n)
-    for op, nbytes in todo:
-        fn, emulated = table[op]
-        numel = buffer_numel(int(nbytes), n)
-        big = torch.ones(numel, device=device)
-        small = torch.ones(numel // n, device=device)
-        out, inp = {"allreduce": (None, big), "reducescatter": (small, big),
-                    "allgather": (big, small)}[op]
-        for _ in range(int(args["warmup"])):
-            fn(out, inp)
-        sync()
-        times: list[float] = []
-        start = time.perf_counter()
-        for _ in range(int(args["reps"])):
-            dist.barrier()
+    todo = [tuple(t) for t in (args.get("plan") or plan(args["ops"], args["sizes"], n))]
+    reps = int(args["reps"])
+    warmup = int(args["warmup"])
+    rounds = max(1, min(int(args.get("rounds", 1)), reps))
+    # per row: the timed runs so far, seconds spent on it, whether it is finished
+    state: dict[tuple[str, int], dict[str, Any]] = {
+        t: {"times": [], "spent": 0.0, "done": False} for t in todo}
+    visits: list[tuple[str, int, int]] = []
+    for rnd in range(rounds):
+        want = reps * (rnd + 1) // rounds  # timed runs per row by the end of this round
+        for key in todo:
+            st = state[key]
+            if st["done"]:
+                continue
+            op, nbytes = key
+            fn, emulated = table[op]
+            numel = buffer_numel(int(nbytes), n)
+            big = torch.ones(numel, device=device)
+            small = torch.ones(numel // n, device=device)
+            out, inp = {"allreduce": (None, big), "reducescatter": (small, big),
+                        "allgather": (big, small)}[op]
+            # a fresh buffer: the warm-up runs on the first visit, one untimed run after
+            for _ in range(warmup if rnd == 0 else min(warmup, 1)):
+                fn(out, inp)
             sync()
-            t0 = time.perf_counter()
-            fn(out, inp)
-            sync()
-            times.append(time.perf_counter() - t0)
-            # every rank decides alike: stop on the slowest rank's clock
-            spent = torch.tensor([time.perf_counter() - start], dtype=torch.float64)
-            dist.all_reduce(spent, op=dist.ReduceOp.MAX)
-            if spent.item() > budget and len(times) >= 3:
-                break
-        t = torch.tensor(times, dtype=torch.float64)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        ts = t.tolist()
-        real_bytes = numel * 4
-        med = statistics.median(ts)
-        algbw = real_bytes / med / 1e9
-        row = {
-            "op": op, "workers": n, "bytes": real_bytes, "median_s": med,
-            "mean_s": statistics.fmean(ts),
-            "p10_s": _quantile(ts, 0.1), "p90_s": _quantile(ts, 0.9), "reps": len(ts),
-            "algbw": algbw, "busbw": algbw * busbw_factor(op, n),
-            "backend": dist.get_backend(), "emulated": emulated,
-        }
-        rows.append(row)
-        if partial:
-            append_row(Path(partial), row)
-            if pause > 0:
-                time.sleep(pause)
-    return {"rows": rows}
+            visits.append((op, int(nbytes), rnd))
+            times: list[float] = st["times"]
+            start = time.perf_counter()
+            while len(times) < want:
+                dist.barrier()
+                sync()
+                t0 = time.perf_counter()
+                fn(out, inp)
+                sync()
+                times.append(time.perf_counter() - t0)
+                # every rank decides alike: stop on the slowest rank's clock
+                spent = torch.tensor([st["spent"] + time.perf_counter() - start],
+                                     dtype=torch.float64)
+                dist.all_reduce(spent, op=dist.ReduceOp.MAX)
+                if spent.item() > budget and len(times) >= 3:
+                    st["done"] = True
+                    break
+            st["spent"] += time.perf_counter() - start
+            if not (st["done"] or rnd == rounds - 1):
+                continue
+            st["done"] = True
+            t = torch.tensor(times, dtype=torch.float64)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            ts = t.tolist()
+            real_bytes = numel * 4
+            med = statistics.median(ts)
+            algbw = real_bytes / med / 1e9
+            row = {
+                "op": op, "workers": n, "bytes": real_bytes, "median_s": med,
+                "mean_s": statistics.fmean(ts),
+                "p10_s": _quantile(ts, 0.1), "p90_s": _quantile(ts, 0.9), "reps": len(ts),
+                "algbw": algbw, "busbw": algbw * busbw_factor(op, n),
+                "backend": dist.get_backend(), "emulated": emulated,
+            }
+            rows.append(row)
+            if partial:
+                append_row(Path(partial), row)
+                if pause > 0:
+                    time.sleep(pause)
+    return {"rows": rows, "visits": visits}
 
 
 # --------------------------------------------------------------------------- files
