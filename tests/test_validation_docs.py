@@ -94,3 +94,17 @@ def test_the_stat_repeatability_table_is_the_fits() -> None:
     spread = fits_table.table(CAL / "repeat-stats-100").splitlines()[-2:]
     assert spread[0].split("|")[3].strip() == "1.95x" and spread[1].split("|")[3].strip() == "1.90x"
     assert "1.95x from the medians and 1.90x from the means" in DOC
+
+
+def test_the_interleaving_table_is_the_fits() -> None:
+    pytest.importorskip("yaml")
+    dirs = {name: CAL / rel for name, rel in (
+        ("one", "repeat-rounds/one"), ("ten", "repeat-rounds/ten"),
+        ("repeat-stats", "repeat-stats"), ("repeat-stats-100", "repeat-stats-100"))}
+    text = fits_table.steadiness(dirs)
+    assert text in DOC
+    rows = {tuple(c.strip() for c in line.split("|")[1:3]): line.split("|")
+            for line in text.splitlines()[2:]}
+    assert rows[("one (8)", "mean")][5].strip() == "29 %"
+    assert rows[("ten (8)", "mean")][5].strip() == "13 %"
+    assert "13 % instead of 29 %" in DOC
