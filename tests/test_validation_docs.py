@@ -62,7 +62,7 @@ def test_the_repeatability_table_is_the_five_fits() -> None:
         assert f"   | {k} | " + " | ".join(cells) + " |" in DOC
 
 
-@pytest.mark.parametrize("sub", ["run5", "run5/mean"])
+@pytest.mark.parametrize("sub", ["run5", "run5/mean", "run6", "run6/mean"])
 def test_the_fifth_runs_summaries_are_its_files(sub: str) -> None:
     """The medians' fit and the means' fit: the same measured times, other predictions."""
     tables = summarize.tables(CAL / sub)
@@ -108,3 +108,20 @@ def test_the_interleaving_table_is_the_fits() -> None:
     assert rows[("one (8)", "mean")][5].strip() == "29 %"
     assert rows[("ten (8)", "mean")][5].strip() == "13 %"
     assert "13 % instead of 29 %" in DOC
+
+
+def test_the_sixth_run_measured_once_predicted_twice() -> None:
+    med, mean = summarize.rows(CAL / "run6"), summarize.rows(CAL / "run6" / "mean")
+    assert [r["measured"] for r in med] == [r["measured"] for r in mean]
+    closer = [sum(abs(b[f"e_{s}"]) < abs(a[f"e_{s}"]) for a, b in zip(med, mean))
+              for s, _ in summarize.SHOWN]
+    assert closer == [40, 38, 40, 31]
+    assert "closer in 40, 38, 40 and 31 of the 40 rows" in DOC
+    for d, label in ((CAL / "run6", "sixth (12-07 21:31 UTC, sizes interleaved), median fit"),
+                     (CAL / "run6" / "mean", "sixth, mean fit, same measurements")):
+        summary = summarize.tables(d).splitlines()
+        cells = next(x for x in summary if x.startswith("| all 40 |")).split("|")[3:-1]
+        assert f"| {label} | " + " | ".join(c.strip() for c in cells) + " |" in DOC
+    worst = max(mean, key=lambda r: abs(float(r["e_serial_cal_"])))
+    assert (worst["workload"], worst["schedule"]) == ("mlp b32", "dear")
+    assert "31 % off (`mlp b32`, DeAR)" in DOC

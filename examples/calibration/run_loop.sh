@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # The whole validation loop of docs/validation.md in one script:
-#   bash examples/calibration/run_loop.sh OUTDIR [NPROC] [REPEATS]
+#   bash examples/calibration/run_loop.sh OUTDIR [NPROC] [REPEATS] [ROUNDS]
 # collect comm -> calibrate -> (collect layers, collect interference, validate x REPEATS) per
 # workload; the validate runs of a workload go to validate-NAME-bB-K.csv, K = 1..REPEATS.
 # The network is fitted to the per-size medians (gloo-loopback-N.yaml, what validate uses)
-# and to the means (gloo-loopback-N-mean.yaml); at the end every validate run is predicted
-# again from its kept measurement (validate --measured) with the means' fit, into
-# OUTDIR/mean/: the same measurements under both fits.
+# and to the means (gloo-loopback-N-mean.yaml); after each validate run its kept measurement
+# is predicted again (validate --measured) with the means' fit, into OUTDIR/mean/: the same
+# measurements under both fits.
+# ROUNDS (default 1) is collect comm's --rounds: the sizes interleaved in that many passes.
 # Every file lands in OUTDIR; `uptime` is logged before and after each step (load matters).
 set -euo pipefail
-out=${1:?usage: run_loop.sh OUTDIR [NPROC]}
+out=${1:?usage: run_loop.sh OUTDIR [NPROC] [REPEATS] [ROUNDS]}
 nproc=${2:-2}
 repeats=${3:-3}
+rounds=${4:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 log="$out/loop.log"
 step() { echo "== $(date -u +%H:%M:%S) $(uptime | sed 's/.*load/load/') :: $*" | tee -a "$log"; "$@" >>"$log" 2>&1; }
 step dearsim collect comm --nproc "$nproc" --sizes 4KiB,16KiB,64KiB,256KiB,1MiB,4MiB --reps 30 \
-    --out "$out/comm-gloo-$nproc.csv"
+    --rounds "$rounds" --out "$out/comm-gloo-$nproc.csv"
 step dearsim calibrate "$out/comm-gloo-$nproc.csv" --out "$out/gloo-loopback-$nproc.yaml" \
     --plot "$out/gloo-loopback-$nproc.png"
 step dearsim calibrate "$out/comm-gloo-$nproc.csv" --stat mean \
