@@ -98,7 +98,7 @@ TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds before the
 def collect_layers(
     model: str, batch_size: int, device: str = "cpu", *, iters: int = 20, warmup: int = 5,
     threads: int | None = None, created: str | None = None, seed: int = 0,
-    hook_correction: bool = True,
+    hook_correction: bool = True, seq_len: int | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Build and time ``model``: the measured trace and its header (library entry point)."""
     from .collect.models import build, check_device
@@ -106,10 +106,11 @@ def collect_layers(
     dev = check_device(device)
     _positive("--batch-size", batch_size)
     _threads(threads, dev)
-    w = build(model, batch_size, dev, seed=seed)
+    w = build(model, batch_size, dev, seed=seed, seq_len=seq_len)
     from .collect.layers import collect
 
     cmd = _command_line("collect", "layers", "--model", model, "--batch-size", batch_size,
+                        *(["--seq-len", seq_len] if seq_len else []),
                         "--device", device, "--iters", iters, "--warmup", warmup,
                         *(["--threads", threads] if threads else []))
     return collect(w, dev, iters=iters, warmup=warmup, command=cmd,
@@ -130,13 +131,17 @@ def layers_cmd(
         bool, typer.Option("--no-hook-correction", help="Keep the hooked times as measured.")
     ] = False,
     created: Annotated[str | None, typer.Option("--created", help="Date (YYYY-MM-DD).")] = None,
+    seq_len: Annotated[
+        int | None, typer.Option("--seq-len", help="Sequence length of a BERT model "
+                                 "(default 128).")
+    ] = None,
 ) -> None:
     """Time a model's training step per layer and write a measured trace."""
     from .trace import save_trace
 
     trace, header = collect_layers(model, batch_size, device, iters=iters, warmup=warmup,
                                    threads=threads, created=created, seed=seed,
-                                   hook_correction=not no_hook_correction)
+                                   hook_correction=not no_hook_correction, seq_len=seq_len)
     _write(out, lambda: save_trace(trace, out, header))
     ho = header["provenance"]["hook_overhead"]
     _err(

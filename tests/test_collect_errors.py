@@ -238,3 +238,24 @@ def test_validate_bad_prefetch_one_error_line(
                                "--prefetch", "next,sometimes", "--out", tmp_path / "v.csv"))
     assert "--prefetch" in line and "'sometimes'" in line
     assert not (tmp_path / "v.csv").exists()
+
+
+def test_seq_len_reaches_bert_and_is_refused_elsewhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    from dearsim.collect.models import build
+
+    w = build("bert-base", 2, "meta", seq_len=8)  # meta: shapes only, nothing allocated
+    assert tuple(w.kwargs["input_ids"].shape) == (2, 8)
+    assert tuple(build("bert-base", 2, "meta").kwargs["input_ids"].shape) == (2, 128)
+    for model, needle in (("tiny-mlp", "--seq-len applies to BERT models, not tiny-mlp"),
+                          ("resnet18", "--seq-len")):
+        line = one_error_line(*run(capsys, "collect", "layers", "--model", model,
+                                   "--batch-size", 2, "--seq-len", 8, "--out",
+                                   tmp_path / "t.csvy"))
+        assert needle in line, line
+    line = one_error_line(*run(capsys, "collect", "layers", "--model", "bert-base",
+                               "--batch-size", 2, "--seq-len", 0, "--out", tmp_path / "t.csvy"))
+    assert "--seq-len must be a positive integer" in line

@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..errors import DearsimError
+from ..errors import DearsimError, ParamError
 from ..synth.models import Workload
 from . import INSTALL_HINT
 
@@ -102,14 +102,21 @@ def _builtin(name: str, batch_size: int, device: str) -> Workload:
     )
 
 
-def build(name: str, batch_size: int, device: str = "cpu", seed: int = 0) -> Workload:
-    """The workload ``name`` on ``device`` with random weights and data (seeded)."""
+def build(name: str, batch_size: int, device: str = "cpu", seed: int = 0,
+          seq_len: int | None = None) -> Workload:
+    """The workload ``name`` on ``device`` with random weights and data (seeded);
+    ``seq_len``: the sequence length of a BERT model (default 128)."""
     torch = require_torch()
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise DearsimError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    if seq_len is not None and (isinstance(seq_len, bool) or not isinstance(seq_len, int)
+                                or seq_len < 1):
+        raise DearsimError(f"--seq-len must be a positive integer, got {seq_len!r}")
     torch.manual_seed(seed)
     key = name.strip().lower()
     if key in BUILTIN:
+        if seq_len is not None:
+            raise DearsimError(f"--seq-len applies to BERT models, not {name}")
         return _builtin(key, batch_size, device)
     if ":" not in name:
         try:
@@ -121,7 +128,12 @@ def build(name: str, batch_size: int, device: str = "cpu", seed: int = 0) -> Wor
             ) from None
     from ..synth import models as synth_models
 
-    w = synth_models.build(name, batch_size, device=device)
+    try:
+        w = synth_models.build(name, batch_size, seq_len=seq_len, device=device)
+    except ParamError as exc:
+        if exc.param != "seq_len":
+            raise
+        raise DearsimError(exc.for_flag("--seq-len")) from None
     if ":" not in name:  # the synth builders leave image inputs uninitialised
         with torch.no_grad():
             for t in w.args:  # image batches (BERT's keyword inputs are ids and masks)
