@@ -15,7 +15,7 @@ result in O(L) instead of O(L^2).
 
 from __future__ import annotations
 
-from ..network import LinearCosts, Op
+from ..network import LinearCosts
 from ..trace import Trace
 from .base import Bucket, buckets_from_runs
 from .registry import register
@@ -29,10 +29,14 @@ def merge_rule(trace: Trace, costs: LinearCosts) -> list[list[int]]:
     p = list(trace.size)
     a = costs.startup
 
-    def allreduce(nbytes: float) -> float:
-        return costs.time(Op.ALLREDUCE, nbytes)
+    la, lb = costs.allreduce.a, costs.allreduce.b
+    live = costs.workers > 1
 
-    tc = [allreduce(x) for x in p]
+    def allreduce(nbytes: float) -> float:
+        # costs.time(Op.ALLREDUCE, nbytes), the same floats, without its dispatch
+        return la + lb * nbytes if live and nbytes > 0 else 0.0
+
+    tc = [la + lb * x if live and x > 0 else 0.0 for x in p]
     taob = [0.0] * n
     for layer in range(n - 2, -1, -1):
         taob[layer] = taob[layer + 1] + b[layer + 1]
