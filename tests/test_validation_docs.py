@@ -62,7 +62,8 @@ def test_the_repeatability_table_is_the_five_fits() -> None:
         assert f"   | {k} | " + " | ".join(cells) + " |" in DOC
 
 
-@pytest.mark.parametrize("sub", ["run5", "run5/mean", "run6", "run6/mean"])
+@pytest.mark.parametrize("sub", ["run5", "run5/mean", "run6", "run6/mean", "run7",
+                                 "run7/mean"])
 def test_the_fifth_runs_summaries_are_its_files(sub: str) -> None:
     """The medians' fit and the means' fit: the same measured times, other predictions."""
     tables = summarize.tables(CAL / sub)
@@ -125,3 +126,20 @@ def test_the_sixth_run_measured_once_predicted_twice() -> None:
     worst = max(mean, key=lambda r: abs(float(r["e_serial_cal_"])))
     assert (worst["workload"], worst["schedule"]) == ("mlp b32", "dear")
     assert "31 % off (`mlp b32`, DeAR)" in DOC
+
+
+def test_the_seventh_run_repeats_the_sixth() -> None:
+    med, mean = summarize.rows(CAL / "run7"), summarize.rows(CAL / "run7" / "mean")
+    assert [r["measured"] for r in med] == [r["measured"] for r in mean]
+    closer = [sum(abs(b[f"e_{s}"]) < abs(a[f"e_{s}"]) for a, b in zip(med, mean))
+              for s, _ in summarize.SHOWN]
+    assert closer == [33, 29, 33, 19]
+    assert "closer in 33, 29, 33 and 19 of the 40 rows" in DOC
+    for d, label in ((CAL / "run7", "seventh (12-07 22:00 UTC, the sixth again), median fit"),
+                     (CAL / "run7" / "mean", "seventh, mean fit, same measurements")):
+        summary = summarize.tables(d).splitlines()
+        cells = next(x for x in summary if x.startswith("| all 40 |")).split("|")[3:-1]
+        assert f"| {label} | " + " | ".join(c.strip() for c in cells) + " |" in DOC
+    worst = max(mean, key=lambda r: abs(float(r["e_serial_cal_"])))
+    assert (worst["workload"], worst["schedule"]) == ("convhead b16", "wfbp")
+    assert round(float(worst["e_serial_cal_"])) == 51
