@@ -306,6 +306,37 @@ def seq_sums(d: np.ndarray, segments: Sequence[Sequence[int]]) -> np.ndarray:
     return acc
 
 
+_PER_TRACE: dict[int, tuple[Trace, dict[Any, Any]]] = {}
+
+
+def _per_trace(trace: Trace, key: Any, make: Any) -> Any:
+    """``make()``, kept per trace (the last few traces, the 64 most recently used keys
+    each): what depends only on the trace (and the cluster's speeds), not on the schedule's
+    options, is worked out once per search."""
+    hit = _PER_TRACE.get(id(trace))
+    if hit is None or hit[0] is not trace:
+        if len(_PER_TRACE) >= 8:
+            _PER_TRACE.pop(next(iter(_PER_TRACE)))
+        hit = _PER_TRACE[id(trace)] = (trace, {})
+    memo = hit[1]
+    if key in memo:
+        value = memo[key] = memo.pop(key)  # the most recently used go last
+        return value
+    if len(memo) >= 64:
+        memo.pop(next(iter(memo)))  # the least recently used
+    value = memo[key] = make()
+    return value
+
+
+def _segments(trace: Trace, stops: Sequence[int]) -> tuple[list[list[int]], dict[int, int]]:
+    """The backward segments cut at ``stops`` and, per stop layer, its segment's index."""
+    def make() -> tuple[list[list[int]], dict[int, int]]:
+        segs = backward_segments(trace.num_layers, stops)
+        return segs, {seg[-1]: j for j, seg in enumerate(segs)}
+
+    return _per_trace(trace, ("segs", tuple(stops)), make)
+
+
 class _Streams:
     """The worker classes' op durations (rows: classes; the engine's ``x * slowdown``).
 
@@ -319,6 +350,7 @@ class _Streams:
 
     def __init__(self, trace: Trace, cluster: Cluster | None, d: np.ndarray | None = None,
                  u_prev: np.ndarray | None = None) -> None:
+        self.trace = trace
         self.n = trace.num_layers
         self.has_update = [i for i in range(self.n) if trace.update[i] > 0]
         self.upd_set = frozenset(self.has_update)
@@ -361,7 +393,7 @@ class _Streams:
         key = ("bwd", tuple(stops))
         hit = self._cache.get(key)
         if hit is None:
-            segs = backward_segments(self.n, stops)
+            segs = _segments(self.trace, stops)[0]
             hit = self._cache[key] = (segs, seq_sums(self.b, segs))
         return hit
 
@@ -433,23 +465,12 @@ class _VaryingStreams:
         return st
 
 
-_STREAMS: dict[tuple[int, Any], tuple[Trace, _Streams]] = {}
-
-
 def _streams(trace: Trace, cluster: Cluster) -> Any:
-    """The worker classes' streams, kept for the last few (trace, cluster) pairs (a search
-    evaluates one workload many times)."""
+    """The worker classes' streams, kept per trace and speeds (a search evaluates one
+    workload many times)."""
     if cluster.varies:
         return _VaryingStreams(trace, cluster)
-    key = (id(trace), cluster.slowdown)
-    hit = _STREAMS.get(key)
-    if hit is not None and hit[0] is trace:
-        return hit[1]
-    st = _Streams(trace, cluster)
-    if len(_STREAMS) >= 8:
-        _STREAMS.pop(next(iter(_STREAMS)))
-    _STREAMS[key] = (trace, st)
-    return st
+    return _per_trace(trace, ("streams", cluster.slowdown), lambda: _Streams(trace, cluster))
 
 
 def _same_shape(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -470,34 +491,6 @@ def _same_shape(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 # --------------------------------------------------------------------------- WFBP family
-
-
-_PER_TRACE: dict[int, tuple[Trace, dict[Any, Any]]] = {}
-
-
-def _per_trace(trace: Trace, key: Any, make: Any) -> Any:
-    """``make()``, kept per trace (the last few traces, a few dozen keys each): what depends
-    only on the trace, not on the schedule's options, is worked out once per search."""
-    hit = _PER_TRACE.get(id(trace))
-    if hit is None or hit[0] is not trace:
-        if len(_PER_TRACE) >= 8:
-            _PER_TRACE.pop(next(iter(_PER_TRACE)))
-        hit = _PER_TRACE[id(trace)] = (trace, {})
-    memo = hit[1]
-    if key not in memo:
-        if len(memo) >= 64:
-            memo.pop(next(iter(memo)))
-        memo[key] = make()
-    return memo[key]
-
-
-def _segments(trace: Trace, stops: Sequence[int]) -> tuple[list[list[int]], dict[int, int]]:
-    """The backward segments cut at ``stops`` and, per stop layer, its segment's index."""
-    def make() -> tuple[list[list[int]], dict[int, int]]:
-        segs = backward_segments(trace.num_layers, stops)
-        return segs, {seg[-1]: j for j, seg in enumerate(segs)}
-
-    return _per_trace(trace, ("segs", tuple(stops)), make)
 
 
 def _wfbp_messages(schedule: WfbpFamily, trace: Trace, costs: LinearCosts):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -171,10 +172,7 @@ class Trace:
     def size_prefix(self) -> tuple[int, ...]:
         """Running sums of the gradient bytes: layers ``lo..hi`` hold
         ``size_prefix[hi + 1] - size_prefix[lo]`` bytes (exact: integers)."""
-        out = [0]
-        for s in self.size:
-            out.append(out[-1] + s)
-        return tuple(out)
+        return tuple(itertools.accumulate(self.size, initial=0))
 
     @functools.cached_property
     def grad_layers(self) -> tuple[int, ...]:

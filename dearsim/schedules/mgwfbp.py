@@ -36,7 +36,7 @@ def merge_rule(trace: Trace, costs: LinearCosts) -> list[list[int]]:
         # costs.time(Op.ALLREDUCE, nbytes), the same floats, without its dispatch
         return la + lb * nbytes if live and nbytes > 0 else 0.0
 
-    tc = [la + lb * x if live and x > 0 else 0.0 for x in p]
+    tc = [allreduce(x) for x in p]
     taob = [0.0] * n
     for layer in range(n - 2, -1, -1):
         taob[layer] = taob[layer + 1] + b[layer + 1]
