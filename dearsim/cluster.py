@@ -12,6 +12,10 @@ A :class:`Cluster` is ``workers`` data-parallel workers (ranks ``0..p-1``) and, 
   collective is in flight on the network, every compute op progresses at rate
   ``1 / (1 + interference)`` (0, the default, turns it off; ``docs/model.md``, "Workers").
   Only the SimPy engine models it.
+* ``comm_interference``: the other way round, how much communication slows down while
+  compute runs (the collective's threads or kernels get less of the cores or SMs): while at
+  least one worker computes, the collective in flight progresses at rate
+  ``1 / (1 + comm_interference)``. 0, the default, turns it off; SimPy engine only.
 
 How long an op takes (``docs/model.md``, "Workers"): op ``(kind, layer)`` of iteration ``i``
 on worker ``w`` lasts ``(t * slowdown[w]) * m[w, i, kind, layer]``, where ``t`` is the trace's
@@ -90,9 +94,9 @@ def _stalls_within(stalls: Sequence[Any], workers: int) -> None:
             raise DearsimError(f"stall of worker {s.worker}: there are only {workers} workers")
 
 
-def _interference(x: Any) -> float:
+def _interference(x: Any, name: str = "interference") -> float:
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not (0 <= x < math.inf):
-        raise DearsimError(f"interference must be a finite number >= 0, got {x!r}")
+        raise DearsimError(f"{name} must be a finite number >= 0, got {x!r}")
     return float(x)
 
 
@@ -159,13 +163,15 @@ class Cluster:
     """``workers`` data-parallel workers. ``slowdown`` optionally gives each worker a
     compute-time multiplier (1.0 = as in the trace); ``None`` means identical workers.
     ``jitter`` adds seeded per-op noise, ``stalls`` periodic stops, ``interference`` slows
-    compute while a collective is in flight (see the module)."""
+    compute while a collective is in flight and ``comm_interference`` the collective in
+    flight while a worker computes (see the module)."""
 
     workers: int
     slowdown: tuple[float, ...] | None = None
     jitter: Jitter | None = None
     stalls: tuple[Stall, ...] = field(default=())
     interference: float = 0.0
+    comm_interference: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
@@ -178,6 +184,8 @@ class Cluster:
         if self.jitter is not None and not isinstance(self.jitter, Jitter):
             raise DearsimError(f"jitter must be a Jitter, got {self.jitter!r}")
         object.__setattr__(self, "interference", _interference(self.interference))
+        object.__setattr__(self, "comm_interference",
+                           _interference(self.comm_interference, "comm_interference"))
 
     # ------------------------------------------------------------------ building
 
@@ -193,6 +201,7 @@ class Cluster:
         seed: int = 0,
         stalls: Sequence[Stall | Mapping[str, Any]] = (),
         interference: float = 0.0,
+        comm_interference: float = 0.0,
     ) -> Cluster:
         """A cluster from flat settings (what a config's ``cluster:`` block holds).
 
@@ -200,7 +209,8 @@ class Cluster:
         times slower (on top of ``slowdown``). ``jitter_cv > 0`` adds log-normal jitter
         seeded with ``seed``. ``stalls`` are :class:`Stall` s or mappings with ``worker``,
         ``every``, ``duration_ms`` (or ``duration_s``) and optionally ``offset``.
-        ``interference`` is the slowdown of compute while a collective is in flight.
+        ``interference`` is the slowdown of compute while a collective is in flight,
+        ``comm_interference`` that of the collective in flight while a worker computes.
 
         A bad value raises :class:`~dearsim.errors.ParamError` naming its parameter."""
         with _param("workers"):
@@ -230,7 +240,9 @@ class Cluster:
             _stalls_within(stall_objs, workers)
         with _param("interference"):
             x = _interference(interference)
-        return cls(workers, None if slow is None else tuple(slow), jit, stall_objs, x)
+        with _param("comm_interference"):
+            y = _interference(comm_interference, "comm_interference")
+        return cls(workers, None if slow is None else tuple(slow), jit, stall_objs, x, y)
 
     def spec(self) -> dict[str, Any]:
         """A JSON-ready description (for run hashes and result rows)."""
@@ -248,6 +260,8 @@ class Cluster:
             ]
         if self.interference:  # left out when 0: the run hashes of before stay the same
             out["interference"] = self.interference
+        if self.comm_interference:
+            out["comm_interference"] = self.comm_interference
         return out
 
     # ------------------------------------------------------------------ classes

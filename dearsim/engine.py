@@ -22,12 +22,18 @@ this module's API (never SimPy's), so another evaluator can offer the same API. 
   how much of its work is done, and re-plans its end whenever a collective launch makes the
   link busy for longer (:class:`_Stretch`). The link's busy time ahead is always known (a
   FIFO of known durations), so only launches change a stretch's plan; with x = 0 none of
-  this runs.
+  this runs;
+* with a cluster's ``comm_interference`` y > 0, also runs the collective in flight at rate
+  ``1/(1+y)`` while any worker class computes (``docs/model.md``, "Workers"). Then no
+  duration is known in advance: :class:`_Fluid` advances every compute stretch and the
+  collective in flight from one change of rates to the next (a stretch or a collective
+  starting or ending) and re-plans the ends whose rate changed.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Generator, Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -220,7 +226,7 @@ class WorkerClass:
         self.ops: list[OpRecord] | None = [] if record_ops else None
         self._free_at = 0.0
         #: whether compute slows down while the link is busy (interference > 0)
-        self._slowed = sim.interference > 0
+        self._slowed = sim.interference > 0 and sim._fluid is None
 
     def forward(self, layer: int, iteration: int) -> Signal:
         """Run layer ``layer``'s forward op of ``iteration``; the signal fires when it ends."""
@@ -248,6 +254,8 @@ class WorkerClass:
                 f"schedule started a {OpKind(kind).value} op of layer {layer} while the"
                 " compute stream was busy"
             )
+        if self.sim._fluid is not None:
+            return self.sim._fluid.start(self, ops)
         if self._slowed:
             return self.sim._start_stretch(self, ops)
         tables = self._tables
@@ -298,12 +306,20 @@ class Simulation:
         #: compute slows down by this factor while a collective is in flight: 1 + interference
         self.interference = cluster.interference
         self._k = 1.0 + cluster.interference
+        #: the collective in flight runs at rate 1/(1 + comm_interference) while any worker
+        #: class computes
+        self.comm_interference = cluster.comm_interference
         #: the compute stretches running now, by worker class (only with interference)
         self._stretches: dict[int, _Stretch] = {}
         groups = cluster.groups()
-        self.link = Link(self.env, costs, len(groups))
-        if self.interference > 0:
-            self.link.busier = self._link_busier
+        self._fluid: _Fluid | None = None
+        if self.comm_interference > 0 or _FLUID_ALWAYS:
+            self._fluid = _Fluid(self.env, self._k, 1.0 + self.comm_interference)
+            self.link: Link = _FluidLink(self.env, costs, len(groups), self._fluid)
+        else:
+            self.link = Link(self.env, costs, len(groups))
+            if self.interference > 0:
+                self.link.busier = self._link_busier
         self.classes = [
             WorkerClass(self, i, len(ranks), slow, record_ops, ranks)
             for i, (slow, ranks) in enumerate(groups)
@@ -504,6 +520,229 @@ class _Stretch:
                 w.bp_end[it] = end
             start = end
             lo = hi
+
+
+# ------------------------------------------------------------ two-way interference (y > 0 only)
+
+#: Tests set this to run the two-way path with y = 0 too (a cross-check of the two paths).
+_FLUID_ALWAYS = False
+
+
+class _FluidStretch:
+    """Compute ops run back to back on one worker class under two-way interference.
+
+    ``points`` are ``(time, work done, time per unit of work from then on)``: one when the
+    stretch starts and one each time its rate changes, so an op's end is found by
+    interpolation when the stretch ends."""
+
+    __slots__ = ("worker", "ops", "durations", "total", "done", "factor", "token", "points",
+                 "signal")
+
+    def __init__(self, worker: WorkerClass, ops: Sequence[ComputeOp], durations: list[float]
+                 ) -> None:
+        self.worker = worker
+        self.ops = ops
+        self.durations = durations
+        total = 0.0
+        for d in durations:
+            total += d
+        self.total = total
+        self.done = 0.0
+        self.factor = 0.0  # none yet: the first plan sets it
+        self.token = 0
+        self.points: list[tuple[float, float, float]] = []
+        self.signal = _Timer(worker.env)
+
+
+class _FluidCollective:
+    """A fully posted collective: its work (its duration alone) and the work done."""
+
+    __slots__ = ("signal", "op", "nbytes", "iteration", "layers", "tag", "posted", "start",
+                 "total", "done", "factor", "token")
+
+    def __init__(self, signal: _Timer, op: Op, nbytes: int, iteration: int, layers: Range,
+                 tag: int, posted: float, total: float) -> None:
+        self.signal = signal
+        self.op = op
+        self.nbytes = nbytes
+        self.iteration = iteration
+        self.layers = layers
+        self.tag = tag
+        self.posted = posted
+        self.start = 0.0
+        self.total = total
+        self.done = 0.0
+        self.factor = 0.0
+        self.token = 0
+
+
+class _Fluid:
+    """Compute and the link slowing each other down.
+
+    Between two changes (a stretch or a collective starting or ending) the rates are
+    constant: every running stretch does ``1/kx`` of a second's work per second while a
+    collective is in flight (1 otherwise), the collective in flight ``1/ky`` while any
+    stretch runs (1 otherwise). Each change first advances everything to now at the old
+    rates, then gives every job whose rate changed a new timer (a token tells stale timers
+    apart). Compute ends fire at ``URGENT`` and collective ends at ``NORMAL`` priority, so
+    the tie rule holds. Collectives run one at a time, in the order they became fully
+    posted."""
+
+    def __init__(self, env: Environment, kx: float, ky: float) -> None:
+        self.env = env
+        self.kx = kx
+        self.ky = ky
+        self.stretches: dict[int, _FluidStretch] = {}
+        self.current: _FluidCollective | None = None
+        self.queue: deque[_FluidCollective] = deque()
+        self.records: list[CollectiveRecord] = []
+        self.last = 0.0
+
+    # the changes
+
+    def start(self, w: WorkerClass, ops: Sequence[ComputeOp]) -> Signal:
+        """:meth:`WorkerClass.run` under two-way interference."""
+        self._advance()
+        tables = w._tables
+        st = _FluidStretch(w, ops, [tables[it][kind][layer] for kind, layer, it in ops])
+        w._free_at = math.inf  # busy until the stretch ends
+        self.stretches[w.index] = st
+        self._replan()
+        return st.signal
+
+    def launch(self, c: _FluidCollective) -> None:
+        """A collective became fully posted: it runs now if the link is free, else queues."""
+        if self.current is not None:
+            self.queue.append(c)
+            return
+        self._advance()
+        c.start = float(self.env.now)
+        self.current = c
+        self._replan()
+
+    def _stretch_due(self, event: Event) -> None:
+        st, token = event.value
+        if token != st.token:
+            return  # re-planned since
+        self._advance()
+        now = float(self.env.now)
+        st.done = st.total
+        st.points.append((now, st.total, 0.0))
+        w = st.worker
+        del self.stretches[w.index]
+        _book(st)
+        w._free_at = now
+        st.signal.arm(0.0, None, URGENT)
+        self._replan()
+
+    def _collective_due(self, event: Event) -> None:
+        c, token = event.value
+        if token != c.token:
+            return
+        self._advance()
+        now = float(self.env.now)
+        rec = CollectiveRecord(c.op, c.nbytes, c.layers, c.iteration, c.tag, c.posted,
+                               c.start, now)
+        self.records.append(rec)
+        c.signal.arm(0.0, rec, NORMAL)
+        self.current = self.queue.popleft() if self.queue else None
+        if self.current is not None:
+            self.current.start = now
+        self._replan()
+
+    # the rates
+
+    def _advance(self) -> None:
+        """Every job's work done by now, at the rates in force since the last change."""
+        now = float(self.env.now)
+        dt = now - self.last
+        if dt > 0:
+            for st in self.stretches.values():
+                st.done += dt / st.factor
+            c = self.current
+            if c is not None:
+                c.done += dt / c.factor
+        self.last = now
+
+    def _replan(self) -> None:
+        """New timers for the jobs whose rate changed (or that have none yet)."""
+        env = self.env
+        now = float(env.now)
+        fc = self.kx if self.current is not None else 1.0
+        for st in self.stretches.values():
+            if st.factor != fc:
+                st.factor = fc
+                st.token += 1
+                st.points.append((now, st.done, fc))
+                left = st.total - st.done
+                timer = _Timer(env, left * fc if left > 0 else 0.0, (st, st.token), URGENT)
+                timer.callbacks.append(self._stretch_due)  # type: ignore[union-attr]
+        c = self.current
+        if c is not None:
+            fl = self.ky if self.stretches else 1.0
+            if c.factor != fl:
+                c.factor = fl
+                c.token += 1
+                left = c.total - c.done
+                timer = _Timer(env, left * fl if left > 0 else 0.0, (c, c.token), NORMAL)
+                timer.callbacks.append(self._collective_due)  # type: ignore[union-attr]
+
+
+def _book(st: _FluidStretch) -> None:
+    """Book every op of a stretch that has just ended: its start and end (interpolated in
+    the stretch's rate history), its busy time (its length) and layer 0's backward end."""
+    w = st.worker
+    records = w.ops
+    busy_time = w.busy
+    points = st.points
+    last = len(st.ops) - 1
+    end_time = points[-1][0]
+    i = 0
+    start = points[0][0]
+    hi = 0.0
+    for n, ((kind, layer, it), d) in enumerate(zip(st.ops, st.durations)):
+        hi += d
+        if n == last:
+            end = end_time
+        else:
+            while i + 2 < len(points) and points[i + 1][1] <= hi:
+                i += 1
+            t, done, f = points[i]
+            end = t + (hi - done) * f
+            if end > end_time:
+                end = end_time
+        busy_time[it] += end - start
+        if records is not None:
+            records.append(OpRecord(w.index, OpKind(kind), layer, it, start, end))
+        if layer == 0 and kind == BWD:
+            w.bp_end[it] = end
+        start = end
+
+
+class _FluidLink(Link):
+    """The link under two-way interference: :class:`_Fluid` decides when collectives end."""
+
+    def __init__(self, env: Environment, costs: LinearCosts, posters: int, fluid: _Fluid
+                 ) -> None:
+        super().__init__(env, costs, posters)
+        self.fluid = fluid
+        self.records = fluid.records
+
+    def _launch(
+        self,
+        sig: _Timer | None,
+        op: Op,
+        nbytes: int,
+        iteration: int,
+        layers: Range,
+        tag: int,
+        posted: float,
+    ) -> Signal:
+        if sig is None:
+            sig = _Timer(self.env)
+        self.fluid.launch(_FluidCollective(sig, op, nbytes, iteration, layers, tag, posted,
+                                           self.costs.time(op, nbytes)))
+        return sig
 
 
 @dataclass

@@ -1092,13 +1092,15 @@ def run(
     schedule: Schedule, trace: Trace, costs: LinearCosts, cluster: Cluster, iterations: int
 ) -> FastRun:
     """The run :func:`dearsim.engine.run` would simulate, computed without SimPy."""
-    if cluster.interference:
-        # Compute slowed while the link is busy couples every ready time to the link's
-        # timeline; the vectorised passes below assume it does not.
+    if cluster.interference or cluster.comm_interference:
+        # Compute slowed while the link is busy (or the link while compute runs) couples
+        # every ready time to the link's timeline; the vectorised passes below assume it
+        # does not.
         from .errors import ParamError
 
         raise ParamError(
-            "interference", "needs engine='simpy' (the fast evaluator does not model it)"
+            "interference" if cluster.interference else "comm_interference",
+            "needs engine='simpy' (the fast evaluator does not model it)",
         )
     if isinstance(schedule, Horovod):
         return _run_wfbp(schedule, trace, costs, cluster, iterations, horovod=True)
