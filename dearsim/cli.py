@@ -93,6 +93,11 @@ InterferenceOpt = Annotated[
     typer.Option("--interference", help="Compute runs at rate 1/(1+X) while a collective is in "
                  "flight (0: off; SimPy engine only)."),
 ]
+CommInterferenceOpt = Annotated[
+    float,
+    typer.Option("--comm-interference", help="The collective in flight runs at rate 1/(1+Y) "
+                 "while any worker computes (0: off; SimPy engine only)."),
+]
 AlgorithmOpt = Annotated[
     str | None,
     typer.Option("--algorithm", help="For a hierarchical network or topology: ring (one flat "
@@ -108,13 +113,15 @@ EngineOpt = Annotated[
 def cluster_from_options(
     workers: int, slowdown: str | None, stragglers: int, straggler_slowdown: float,
     jitter_cv: float, seed: int, stall: list[str] | None, interference: float = 0.0,
+    comm_interference: float = 0.0,
 ) -> Any:
     """The worker count, or a :class:`~dearsim.cluster.Cluster` when an option asks for
     one; every mistake is one line naming the option."""
     from .cluster import Cluster, Stall
 
     if (slowdown is None and stragglers == 0 and straggler_slowdown == 1.0
-            and jitter_cv == 0.0 and not stall and interference == 0.0):
+            and jitter_cv == 0.0 and not stall and interference == 0.0
+            and comm_interference == 0.0):
         return workers
     slow = None
     if slowdown is not None:
@@ -142,7 +149,8 @@ def cluster_from_options(
     # a bad value is a ParamError naming Cluster.build's parameter: main() names its flag
     return Cluster.build(workers, slowdown=slow, stragglers=stragglers,
                          straggler_slowdown=straggler_slowdown, jitter_cv=jitter_cv,
-                         seed=seed, stalls=stalls, interference=interference)
+                         seed=seed, stalls=stalls, interference=interference,
+                         comm_interference=comm_interference)
 
 
 def network_with_algorithm(network: str, algorithm: str | None) -> Any:
@@ -193,6 +201,7 @@ def simulate_cmd(
     seed: SeedOpt = 0,
     stall: StallOpt = None,
     interference: InterferenceOpt = 0.0,
+    comm_interference: CommInterferenceOpt = 0.0,
     algorithm: AlgorithmOpt = None,
     engine: EngineOpt = "simpy",
     timeline: Annotated[
@@ -218,7 +227,8 @@ def simulate_cmd(
     options = dict(parse_sets(set_))
     record = timeline is not None or rank_traces is not None
     cluster = cluster_from_options(workers, slowdown, stragglers, straggler_slowdown,
-                                   jitter_cv, seed, stall, interference)
+                                   jitter_cv, seed, stall, interference,
+                                   comm_interference)
     net = network_with_algorithm(network, algorithm)
     loaded = load_trace(trace) if record else trace
     result = simulate(
@@ -334,6 +344,7 @@ def compare_cmd(
     seed: SeedOpt = 0,
     stall: StallOpt = None,
     interference: InterferenceOpt = 0.0,
+    comm_interference: CommInterferenceOpt = 0.0,
     algorithm: AlgorithmOpt = None,
     engine: EngineOpt = "simpy",
     gantt: Annotated[
@@ -360,7 +371,8 @@ def compare_cmd(
         for n in takers:
             options[n][opt] = value
     cluster = cluster_from_options(workers, slowdown, stragglers, straggler_slowdown,
-                                   jitter_cv, seed, stall, interference)
+                                   jitter_cv, seed, stall, interference,
+                                   comm_interference)
     net = network_with_algorithm(network, algorithm)
     comp = compare(
         trace,

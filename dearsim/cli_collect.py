@@ -362,6 +362,7 @@ def interference_cmd(
         "comm_compute_slowdown = computing beside back-to-back all-reduces / without; "
         "comm_busy_fraction = share of that time the all-reduces covered; "
         "cluster_interference = the model's Cluster(interference=x) from those two; "
+        "cluster_comm_interference = its Cluster(comm_interference=y) from comm_slowdown; "
         "ddp_overhead_s, optimizer_overhead_s, dear_overhead_s and wfbp_overhead_s: "
         "framework work per step not in a layer trace (docs/collect.md).",
     }
@@ -374,12 +375,13 @@ def interference_cmd(
         prov["interference"] = doc["interference"]
         _write(trace, lambda: save_trace(tr, trace, {"provenance": prov}))
     i = doc["interference"]
-    from .collect.interference import cluster_interference
+    from .collect.interference import cluster_comm_interference, cluster_interference
 
     try:
         how = cluster_interference(i)[1]
     except DearsimError as exc:
         how = f"no interference parameter: {exc}"
+    how += f"; {cluster_comm_interference(i)[1]}"
     _err(
         f"wrote {out}: compute slowdown {i['compute_slowdown']:.3f} with {nproc} ranks, "
         f"x{i['comm_compute_slowdown']:.3f} more beside collectives; DDP overhead "
@@ -467,7 +469,7 @@ def _terms_of(path: Path) -> dict[str, Any]:
     """The terms of a ``collect interference`` file; one that gives no interference
     parameter fails here, in one line."""
     from ._yaml import load as yaml_load
-    from .collect.interference import cluster_interference
+    from .collect.interference import cluster_comm_interference, cluster_interference
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -482,6 +484,7 @@ def _terms_of(path: Path) -> dict[str, Any]:
         )
     try:
         cluster_interference(terms)
+        cluster_comm_interference(terms)
     except DearsimError as exc:
         raise DearsimError(f"{path}: {exc}") from None
     return terms
@@ -660,10 +663,11 @@ def validate_cmd(
     preds = [(stem, what) for stem, what in validate.PREDICTIONS
              if any(f"predicted_{stem}ms" in r for r in rows)]
     if len(preds) > 1 and interference is not None:
-        from .collect.interference import cluster_interference
+        from .collect.interference import cluster_comm_interference, cluster_interference
 
-        print(f"interference from {interference}: "
-              f"{cluster_interference(_terms_of(interference))[1]}")
+        terms = _terms_of(interference)
+        print(f"interference from {interference}: {cluster_interference(terms)[1]}; "
+              f"{cluster_comm_interference(terms)[1]}")
     head = (f"{'schedule':<6} {'setting':<28} {'prefetch':<8} {'ranks':>5} {'measured':>10}"
             + "".join(f" {what:>16} {'error':>7}" for _, what in preds))
     print(head)

@@ -118,6 +118,9 @@ class ClusterBlock(BaseModel):
     #: compute runs at rate 1/(1 + interference) while a collective is in flight (0: off;
     #: SimPy engine only; ``dearsim collect interference`` measures it)
     interference: NonNegFloat = 0.0
+    #: the collective in flight runs at rate 1/(1 + comm_interference) while any worker
+    #: computes (0: off; SimPy engine only; ``collect interference``'s ``comm_slowdown``)
+    comm_interference: NonNegFloat = 0.0
 
 
 #: The ``cluster:`` keys, in the order the results' columns list them.
@@ -793,13 +796,14 @@ def _build(
                                         f"{scalars['warmup'] + 2}")
     batch = scalars["batch_size"] if scalars["batch_size"] is not None else trace.batch_size
     cluster_settings = _cluster(res, cluster, cluster_paths, workers, wpath, scalars["seed"])
-    if cluster_settings.get("interference") and search_key(sched) is not None:
-        raise res.fail(point["schedule"][1], "a searched schedule searches on the fast "
-                       "evaluator, which does not model cluster.interference")
-    if cluster_settings.get("interference") and cfg.engine == "fast":
-        raise res.fail(cluster_paths.get("interference", ("cluster", "interference")),
-                       "interference needs engine: simpy (the fast evaluator does not model "
-                       "it)")
+    for key in ("interference", "comm_interference"):
+        if cluster_settings.get(key) and search_key(sched) is not None:
+            raise res.fail(point["schedule"][1], "a searched schedule searches on the fast "
+                           f"evaluator, which does not model cluster.{key}")
+        if cluster_settings.get(key) and cfg.engine == "fast":
+            raise res.fail(cluster_paths.get(key, ("cluster", key)),
+                           f"{key} needs engine: simpy (the fast evaluator does not model "
+                           "it)")
     res.check_work(trace.sha256, sched.name, options, scalars["iterations"],
                    point["schedule"][1])
     return RunSpec(

@@ -52,7 +52,7 @@ HIERARCHY_FIELDS = ("algorithm", "gpus_per_node", "nics_per_node")
 HIERARCHY_COLUMNS = tuple(f"network.{f}" for f in HIERARCHY_FIELDS)
 
 #: A run's cluster (``cluster:`` in configs), as ``cluster.<key>`` columns: always filled
-#: (identical workers read 0 stragglers, slowdown 1, jitter 0, interference 0), so they can
+#: (identical workers read 0 stragglers, slowdown 1, jitter 0, both interferences 0), so they can
 #: be plotted;
 #: ``cluster.slowdown`` and ``cluster.stalls`` are JSON (empty for none), ``seed`` is the
 #: jitter's seed (empty without jitter).
@@ -62,6 +62,7 @@ CLUSTER_COLUMNS = (
     "cluster.jitter_cv",
     "seed",
     "cluster.interference",
+    "cluster.comm_interference",
     "cluster.slowdown",
     "cluster.stalls",
 )
@@ -112,7 +113,7 @@ COLUMNS = (
 #: Numeric columns that may be missing: floats (NaN when missing) in every table format.
 NUMERIC = (*NETWORK_COLUMNS, "network.gpus_per_node", "network.nics_per_node", "batch_size",
            "cluster.stragglers", "cluster.straggler_slowdown", "cluster.jitter_cv", "seed",
-           "cluster.interference", *METRICS, "n_buckets")
+           "cluster.interference", "cluster.comm_interference", *METRICS, "n_buckets")
 
 
 def speedup(t_baseline: float, t: float) -> float:
@@ -150,6 +151,7 @@ def cluster_columns(settings: dict[str, Any]) -> dict[str, Any]:
         "cluster.jitter_cv": settings.get("jitter_cv", 0.0),
         "seed": settings.get("seed"),
         "cluster.interference": settings.get("interference", 0.0),
+        "cluster.comm_interference": settings.get("comm_interference", 0.0),
         "cluster.slowdown": json.dumps(slow) if slow else None,
         "cluster.stalls": json.dumps(stalls, sort_keys=True) if stalls else None,
     }

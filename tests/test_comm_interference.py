@@ -425,3 +425,100 @@ def test_build_and_spec():
     # 0 is left out: the description (and the run hashes made from it) of before
     assert Cluster(4, comm_interference=0).spec() == Cluster(4).spec() == {"workers": 4}
     assert Cluster(4, comm_interference=0.5).groups() == Cluster(4).groups()
+
+
+# --------------------------------------------------------------------------- configs, CLI
+
+
+def test_from_configs_and_the_command_line(tmp_path, capsys):
+    import json
+
+    from cli_helpers import run
+    from sweep_helpers import config, with_trace
+
+    from dearsim.config import load_config
+    from dearsim.sweep import execute
+    from dearsim.trace import load_trace
+
+    folder = with_trace(tmp_path)
+    body = ("networks: [10GbE]\nworkers: [4]\nschedules: [wfbp, dear]\n"
+            "sweep:\n  grid:\n    cluster.comm_interference: [0.0, 0.5]\n")
+    loaded = load_config(config(folder, body, "c.yaml"))
+    rows = [execute(r, loaded.traces) for r in loaded.runs]
+    trace = load_trace(folder / "t.csv")
+    for row in rows:
+        y = row["cluster.comm_interference"]
+        want = dearsim.simulate(trace, "10GbE", Cluster.build(4, comm_interference=y),
+                                row["scheduler"])
+        assert row["iteration_time_s"] == want.iteration_time_s
+    by = {(r["schedule"], r["cluster.comm_interference"]): r["iteration_time_s"] for r in rows}
+    assert by[("wfbp", 0.5)] > by[("wfbp", 0.0)]  # all-reduces under the backward pass
+    # 0 is identical workers: the run hash of before
+    plain = load_config(config(folder, "networks: [10GbE]\nworkers: [4]\n"
+                                       "schedules: [wfbp, dear]\n", "p.yaml"))
+    assert rows[0]["run_hash"] == plain.runs[0].run_hash
+    bad = config(folder, "networks: [10GbE]\nworkers: [4]\nengine: fast\n"
+                         "cluster: {comm_interference: 0.2}\n", "bad.yaml")
+    with pytest.raises(DearsimError, match=r"bad.yaml:5: cluster.comm_interference: "
+                                           r"comm_interference needs engine: simpy"):
+        load_config(bad)
+    neg = config(folder, "networks: [10GbE]\nworkers: [4]\n"
+                         "cluster: {comm_interference: -1}\n", "neg.yaml")
+    with pytest.raises(DearsimError, match=r"neg.yaml.*comm_interference"):
+        load_config(neg)
+    rc, out, err = run(capsys, "simulate", "--trace", folder / "t.csv", "--network", "10GbE",
+                       "--workers", 4, "--scheduler", "wfbp", "--comm-interference", 0.5,
+                       "--json")
+    assert rc == 0, err
+    assert json.loads(out)["iteration_time_s"] == by[("wfbp", 0.5)]
+    rc, out, err = run(capsys, "simulate", "--trace", folder / "t.csv", "--network", "10GbE",
+                       "--workers", 4, "--scheduler", "dear", "--comm-interference", -2)
+    assert rc == 2 and err.strip().splitlines() == [
+        "dearsim: error: --comm-interference: comm_interference must be a finite number >= 0,"
+        " got -2.0"]
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def test_parameter_from_the_collectives_beside_compute():
+    from dearsim.collect.interference import cluster_comm_interference
+
+    y, how = cluster_comm_interference({"comm_slowdown": 1.75})
+    assert math.isclose(y, 0.75) and "y = 0.7500" in how
+    # no slower (or faster, within noise) beside compute: 0
+    assert cluster_comm_interference({"comm_slowdown": 0.9})[0] == 0.0
+    assert cluster_comm_interference({"comm_slowdown": 1.0})[0] == 0.0
+    # a file written before it was measured
+    y, how = cluster_comm_interference({"comm_compute_slowdown": 1.2})
+    assert y == 0.0 and "not measured" in how
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, math.inf, "fast", [1]])
+def test_parameter_from_bad_terms_is_one_clear_error(bad):
+    from dearsim.collect.interference import cluster_comm_interference
+
+    with pytest.raises(DearsimError, match="comm_slowdown must be a positive number"):
+        cluster_comm_interference({"comm_slowdown": bad})
+
+
+def test_validate_predicts_with_both_interferences(tmp_path):
+    from dearsim.collect import validate
+
+    result = {"world": 2, "rows": [
+        {"schedule": "wfbp", "setting": "per-tensor", "options": {}, "measured_s": 6e-3},
+    ]}
+    terms = {"compute_slowdown": 1.0, "comm_compute_slowdown": 2.0, "comm_busy_fraction": 1.0,
+             "comm_slowdown": 2.0, "ddp_overhead_s": 0.0, "optimizer_overhead_s": 0.0}
+    (row,) = validate.predict(result, ONE_AR, NET, terms)
+    # x = y = 1: the hand-worked 6.5 ms above; x alone: 5.75 ms (docs/model.md 2.6)
+    assert (row["interference"], row["comm_interference"]) == (1.0, 1.0)
+    assert math.isclose(row["predicted_x_ms"], 5.75)
+    assert math.isclose(row["predicted_xy_ms"], 6.5)
+    assert math.isclose(row["predicted_cal_xy_ms"], 6.5)
+    assert math.isclose(row["error_xy_pct"], (6.5 / 6 - 1) * 100)
+    # terms without comm_slowdown (written before it was measured): y = 0, x's numbers
+    old = {k: v for k, v in terms.items() if k != "comm_slowdown"}
+    (row,) = validate.predict(result, ONE_AR, NET, old)
+    assert row["comm_interference"] == 0.0
+    assert row["predicted_xy_ms"] == row["predicted_x_ms"]

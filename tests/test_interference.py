@@ -634,9 +634,10 @@ def test_validate_predicts_with_and_without_the_parameter(tmp_path):
     head = path.read_text().splitlines()[0].split(",")
     assert head == ["schedule", "setting", "ranks", "measured_ms", "predicted_ms", "error_pct",
                     "predicted_x_ms", "error_x_pct", "predicted_cal_ms", "error_cal_pct",
-                    "predicted_cal_x_ms", "error_cal_x_pct", "predicted_serial_ms",
-                    "error_serial_pct", "predicted_serial_cal_ms", "error_serial_cal_pct",
-                    "interference", "model"]
+                    "predicted_cal_x_ms", "error_cal_x_pct", "predicted_xy_ms",
+                    "error_xy_pct", "predicted_cal_xy_ms", "error_cal_xy_pct",
+                    "predicted_serial_ms", "error_serial_pct", "predicted_serial_cal_ms",
+                    "error_serial_cal_pct", "interference", "comm_interference", "model"]
     # without terms: the columns of before
     plain = validate.predict(result, ONE_AR, NET, None)
     validate.write_rows(plain, path, {})

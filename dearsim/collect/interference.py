@@ -16,7 +16,9 @@ the loop leaves small gaps between them. The background all-reduces are also tim
 without the compute beside them (``comm_slowdown``).
 
 :func:`cluster_interference` turns ``comm_compute_slowdown`` and ``comm_busy_fraction`` into
-the model's ``Cluster(interference=x)`` (``docs/model.md`` 2.6; ``docs/collect.md``).
+the model's ``Cluster(interference=x)``, :func:`cluster_comm_interference` turns
+``comm_slowdown`` into its ``Cluster(comm_interference=y)`` (``docs/model.md`` 2.6;
+``docs/collect.md``).
 
 Framework work, on rank 0 alone in a one-rank process group:
 
@@ -82,6 +84,30 @@ def cluster_interference(terms: dict[str, Any]) -> tuple[float, str]:
         )
     x = (1 - 1 / r) / den
     return x, f"compute beside collectives x{r:.3f} ({src}): x = {x:.4f}"
+
+
+def cluster_comm_interference(terms: dict[str, Any]) -> tuple[float, str]:
+    """The model's ``comm_interference`` ``y`` from the terms of ``collect interference``,
+    and a line saying how it was obtained.
+
+    Under the model's rule the collective in flight runs at rate ``1/(1+y)`` while a worker
+    computes. The background all-reduces of the ``with_comm`` phase run beside compute that
+    never stops (the ranks compute step after step), so their slowdown
+    ``comm_slowdown = with compute / alone`` is ``1 + y``: ``y = comm_slowdown - 1``, and 0
+    when it is at most 1 (no slower beside compute, within noise). A file without
+    ``comm_slowdown`` gives 0."""
+    raw = terms.get("comm_slowdown")
+    if raw is None:
+        return 0.0, "collectives beside compute not measured: y = 0"
+    try:
+        r = float(raw)
+    except (TypeError, ValueError):
+        raise DearsimError(f"comm_slowdown must be a positive number, got {raw!r}") from None
+    if not (0 < r < math.inf):
+        raise DearsimError(f"comm_slowdown must be a positive number, got {raw!r}")
+    if r <= 1:
+        return 0.0, f"collectives beside compute x{r:.3f}: no slowdown, y = 0"
+    return r - 1, f"collectives beside compute x{r:.3f}: y = {r - 1:.4f}"
 
 
 def _covered(spans: list[tuple[float, float]], lo: float, hi: float) -> float:
@@ -306,4 +332,5 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
         out["cluster_interference"] = cluster_interference(out)[0]
     except DearsimError:  # a slowdown no x explains: left out, validate says why
         pass
+    out["cluster_comm_interference"] = cluster_comm_interference(out)[0]
     return out

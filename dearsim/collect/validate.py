@@ -16,12 +16,16 @@ from the collected trace and the calibrated network (``ddp`` with the same
 ``bucket_cap_mb``, ``dear`` with the same groups and the same ``prefetch``, ``wfbp``) and
 writes ``schedule, setting, prefetch, ranks, measured_ms, predicted_ms, error_pct``
 (``prefetch`` is there when DeAR ran, and empty but for its rows). With the terms of
-``collect interference`` it adds three predictions, each with its error:
+``collect interference`` it adds five predictions, each with its error:
 
 * ``predicted_x_ms``: the same trace on a ``Cluster(ranks, interference=x)``, ``x`` from
   :func:`~dearsim.collect.interference.cluster_interference` (the model's own parameter);
 * ``predicted_cal_ms``: the trace with the terms applied (:func:`calibrated_trace`), no ``x``;
-* ``predicted_cal_x_ms``: both.
+* ``predicted_cal_x_ms``: both;
+* ``predicted_xy_ms`` and ``predicted_cal_xy_ms``: the trace, and the trace with the terms,
+  on a cluster with both interferences, ``y`` (``comm_interference``, the collectives
+  slowed by compute) from
+  :func:`~dearsim.collect.interference.cluster_comm_interference`.
 
 Correctness: before timing, two steps of DeAR (with each prefetch) and of WFBP are compared
 with two steps of DDP from the same initial parameters (the second step's forward pass
@@ -332,6 +336,8 @@ PREDICTIONS = (
     ("x_", "+ interference x"),
     ("cal_", "+ terms"),
     ("cal_x_", "+ terms + x"),
+    ("xy_", "+ x + y"),
+    ("cal_xy_", "+ terms + x + y"),
     ("serial_", "no overlap"),
     ("serial_cal_", "no overlap + terms"),
 )
@@ -340,7 +346,8 @@ PREDICTIONS = (
 def predict(result: dict[str, Any], trace: Any, network: Any,
             terms: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Measured and predicted times of every run; with ``terms``, also the predictions with
-    the interference parameter, with the terms applied to the trace, and with both.
+    the interference parameter, with the terms applied to the trace, with both, and with
+    both interferences (with and without the terms).
 
     Every row also gets the **no-overlap** bound (``predicted_serial_ms``, and
     ``predicted_serial_cal_ms`` with the terms): the same simulated run's compute time plus
@@ -350,10 +357,11 @@ def predict(result: dict[str, Any], trace: Any, network: Any,
     docs/validation.md)."""
     from ..api import simulate
     from ..cluster import Cluster
-    from .interference import cluster_interference
+    from .interference import cluster_comm_interference, cluster_interference
 
     ranks = int(result["world"])
     x = cluster_interference(terms)[0] if terms else 0.0
+    y = cluster_comm_interference(terms)[0] if terms else 0.0
     out = []
     for r in result["rows"]:
         opts = dict(r["options"])
@@ -369,9 +377,11 @@ def predict(result: dict[str, Any], trace: Any, network: Any,
         if terms:
             ct = calibrated_trace(trace, terms, r["schedule"])
             slowed = Cluster(ranks, interference=x)
+            both = Cluster(ranks, interference=x, comm_interference=y)
             runs += [("x_", trace, slowed), ("cal_", ct, Cluster(ranks)),
-                     ("cal_x_", ct, slowed)]
+                     ("cal_x_", ct, slowed), ("xy_", trace, both), ("cal_xy_", ct, both)]
             row["interference"] = x
+            row["comm_interference"] = y
         for stem, tr, cluster in runs:
             pred = simulate(tr, network, cluster, r["schedule"], opts, iterations=12,
                             warmup=2)
@@ -396,8 +406,9 @@ def write_rows(rows: list[dict[str, Any]], path: Path, extra: dict[str, Any]) ->
     for stem, _ in PREDICTIONS:
         if any(f"predicted_{stem}ms" in r for r in rows):
             cols += [f"predicted_{stem}ms", f"error_{stem}pct"]
-    if any("interference" in r for r in rows):
-        cols.append("interference")
+    for key in ("interference", "comm_interference"):
+        if any(key in r for r in rows):
+            cols.append(key)
     cols += list(extra)
     with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
