@@ -15,6 +15,7 @@ RUN = CAL / "run3"
 DOC = (ROOT / "docs" / "validation.md").read_text(encoding="utf-8")
 sys.path.insert(0, str(ROOT / "examples" / "calibration"))
 
+import comm_sensitivity  # noqa: E402
 import comm_timeline  # noqa: E402
 import fits_table  # noqa: E402
 import summarize  # noqa: E402
@@ -120,3 +121,66 @@ def test_a_run_measured_once_predicted_with_both_fits(run, label, closer, worst)
         row = max(mean, key=lambda r: abs(float(r["e_serial_cal_"])))
         assert (row["workload"], row["schedule"]) == worst[:2]
         assert worst[2] in DOC
+
+
+TWO_WAY_RUNS = (("run5", "fifth"), ("run6", "sixth"), ("run7", "seventh"))
+#: (means' fit, the folder of the predictions again, its label), the first run's folder
+FITS = ((False, "two-way", "medians' fit", ""), (True, "two-way/mean", "means' fit", "mean"))
+YS = [0, 0.5, 1, 1.5, 2, 3, 4, 8]
+
+
+def test_the_two_way_summary_is_the_repredicted_files() -> None:
+    """The fifth to seventh runs predicted again with both interferences (two_way.sh)."""
+    for run, name in TWO_WAY_RUNS:
+        for _, sub, fit, first in FITS:
+            rows = summarize.rows(CAL / run / sub, summarize.TWO_WAY)
+            assert len(rows) == 40
+            # the measured times are the run's own, untouched; so are the older predictions
+            before = summarize.rows(CAL / run / first)
+            assert [r["measured"] for r in rows] == [r["measured"] for r in before]
+            assert [r["p_cal_x_"] for r in rows] == [r["p_cal_x_"] for r in before]
+            lines = summarize.tables(CAL / run / sub, summarize.TWO_WAY).splitlines()
+            cells = next(x for x in lines if x.startswith("| all 40 |")).split("|")[3:-1]
+            assert f"| {name}, {fit} | " + " | ".join(c.strip() for c in cells) + " |" in DOC
+
+
+def _sensitivity() -> dict[tuple[str, bool], dict[str, tuple[float, float]]]:
+    out = {}
+    for run, _ in TWO_WAY_RUNS:
+        for mean, *_ in FITS:
+            table = comm_sensitivity.table(CAL / run, mean, [float(y) for y in YS])
+            cells = {}
+            for line in table.splitlines()[2:]:
+                key, val = (c.strip() for c in line.strip("|").split("|"))
+                med, worst = val.rstrip(" %").split(" / ")
+                cells[key] = (float(med), float(worst))
+            out[(run, mean)] = cells
+    return out
+
+
+def test_the_sensitivity_to_y_is_recomputed() -> None:
+    sens = _sensitivity()
+    order = [(run, mean) for run, _ in TWO_WAY_RUNS for mean, *_ in FITS]
+    for key in [f"{y:g}" for y in YS] + ["no overlap + terms"]:
+        line = f"| {key} | " + " | ".join(
+            "{:.1f} / {:.1f} %".format(*sens[o][key]) for o in order) + " |"
+        assert line in DOC, line
+    # the y = 0 row is the summary's + terms + x column, the last the no-overlap bound
+    for run, name in TWO_WAY_RUNS:
+        for mean, _, fit, _ in FITS:
+            assert "| {name}, {fit} | {:.1f} / {:.1f} % |".format(
+                *sens[(run, mean)]["0"], name=name, fit=fit) in DOC
+    # the y chosen on the other two runs (lowest sum of their medians), and what it gives
+    flat = " ".join(DOC.split())
+    for mean, *_ in FITS:
+        chosen, got = [], []
+        for run, _ in TWO_WAY_RUNS:
+            others = [r for r, _ in TWO_WAY_RUNS if r != run]
+            best = min(YS, key=lambda y: sum(sens[(r, mean)][f"{y:g}"][0] for r in others))
+            chosen.append(f"{best:g}")
+            got.append("{:.1f} / {:.1f} %".format(*sens[(run, mean)][f"{best:g}"]))
+        if mean:
+            assert (f"it is {chosen[0]}, {chosen[1]} and {chosen[2]} and gives {got[0]}, "
+                    f"{got[1]} and {got[2]}") in flat
+        else:
+            assert "(4, 8 and 1)" in flat and chosen == ["4", "8", "1"]

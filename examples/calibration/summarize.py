@@ -1,6 +1,7 @@
 """Markdown tables of a ``run_loop.sh`` directory: measured vs predicted, over repeats.
 
     python examples/calibration/summarize.py examples/calibration/run3
+    python examples/calibration/summarize.py --two-way examples/calibration/run7/two-way
 
 For every workload (``validate-NAME-K.csv``, K = 1..REPEATS) and setting: the median of the
 repeats' measured times and their spread (max / min - 1), and each prediction's error
@@ -25,6 +26,13 @@ SHOWN = (
     ("serial_", "no overlap"),
     ("serial_cal_", "no overlap + terms"),
 )
+#: the predictions with both interferences (``two_way.sh``), for ``--two-way``
+TWO_WAY = (
+    ("cal_x_", "+ terms + x"),
+    ("xy_", "+ x + y"),
+    ("cal_xy_", "+ terms + x + y"),
+    ("serial_cal_", "no overlap + terms"),
+)
 ORDER = ("mlp-b32", "small-cnn-b16", "mlp-b256", "convhead-b16")
 
 
@@ -41,7 +49,7 @@ def load(d: Path) -> dict[str, list[list[dict[str, str]]]]:
     return {w: [runs[w][k] for k in sorted(runs[w])] for w in order}
 
 
-def rows(d: Path) -> list[dict[str, object]]:
+def rows(d: Path, shown: tuple[tuple[str, str], ...] = SHOWN) -> list[dict[str, object]]:
     out: list[dict[str, object]] = []
     for work, reps in load(d).items():
         for i, first in enumerate(reps[0]):
@@ -54,7 +62,7 @@ def rows(d: Path) -> list[dict[str, object]]:
                 "setting": first["setting"], "prefetch": first.get("prefetch", ""),
                 "measured": med, "spread": max(meas) / min(meas) - 1, "repeats": len(meas),
             }
-            for stem, _ in SHOWN:
+            for stem, _ in shown:
                 pred = float(first[f"predicted_{stem}ms"])  # the same in every repeat
                 row[f"p_{stem}"] = pred
                 row[f"e_{stem}"] = (pred / med - 1) * 100
@@ -62,27 +70,27 @@ def rows(d: Path) -> list[dict[str, object]]:
     return out
 
 
-def tables(d: Path) -> str:
-    rs = rows(d)
+def tables(d: Path, shown: tuple[tuple[str, str], ...] = SHOWN) -> str:
+    rs = rows(d, shown)
     lines = [
         "| workload | schedule | setting | prefetch | measured ms (median) | spread | "
-        + " | ".join(f"{h} ms | error" for _, h in SHOWN) + " |",
-        "|---|---|---|---|---:|---:|" + "---:|---:|" * len(SHOWN),
+        + " | ".join(f"{h} ms | error" for _, h in shown) + " |",
+        "|---|---|---|---|---:|---:|" + "---:|---:|" * len(shown),
     ]
     for r in rs:
-        cells = "".join(f" {r[f'p_{s}']:.2f} | {r[f'e_{s}']:+.1f} % |" for s, _ in SHOWN)
+        cells = "".join(f" {r[f'p_{s}']:.2f} | {r[f'e_{s}']:+.1f} % |" for s, _ in shown)
         lines.append(f"| {r['workload']} | {r['schedule']} | {r['setting']} | {r['prefetch']} | "
                      f"{r['measured']:.2f} | {100 * r['spread']:.0f} % |{cells}")
     lines += ["", "| rows | median spread of repeats | "
-              + " | ".join(f"{h}: median / worst abs. error" for _, h in SHOWN) + " |",
-              "|---|---:|" + "---:|" * len(SHOWN)]
+              + " | ".join(f"{h}: median / worst abs. error" for _, h in shown) + " |",
+              "|---|---:|" + "---:|" * len(shown)]
     groups = [("all " + str(len(rs)), rs)] + [
         (w, [r for r in rs if r["workload"] == w]) for w in dict.fromkeys(r["workload"] for r in rs)
     ]
     for name, g in groups:
         spread = statistics.median(float(r["spread"]) for r in g) * 100
         cells = []
-        for s, _ in SHOWN:
+        for s, _ in shown:
             errs = [abs(float(r[f"e_{s}"])) for r in g]
             cells.append(f"{statistics.median(errs):.1f} / {max(errs):.1f} %")
         lines.append(f"| {name} | {spread:.0f} % | " + " | ".join(cells) + " |")
@@ -90,4 +98,7 @@ def tables(d: Path) -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(tables(Path(sys.argv[1] if len(sys.argv) > 1 else ".")))
+    args = sys.argv[1:]
+    two_way = "--two-way" in args
+    args = [a for a in args if a != "--two-way"]
+    sys.stdout.write(tables(Path(args[0] if args else "."), TWO_WAY if two_way else SHOWN))
