@@ -173,7 +173,7 @@ class Config(BaseModel):
     warmup: NonNegInt = 2
     #: the evaluator: ``simpy`` (the reference engine) or ``fast`` (the SimPy-free one:
     #: the same numbers within 1e-9, several times faster; every schedule, but not
-    #: ``cluster.interference``)
+    #: ``cluster.interference`` or ``cluster.comm_interference``)
     engine: Literal["simpy", "fast"] = "simpy"
     #: worker speeds, stragglers, jitter, stalls (default: identical workers)
     cluster: ClusterBlock = Field(default_factory=ClusterBlock)

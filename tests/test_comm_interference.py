@@ -462,6 +462,13 @@ def test_from_configs_and_the_command_line(tmp_path, capsys):
     with pytest.raises(DearsimError, match=r"bad.yaml:5: cluster.comm_interference: "
                                            r"comm_interference needs engine: simpy"):
         load_config(bad)
+    searched = config(folder, "networks: [10GbE]\nworkers: [4]\nschedules: "
+                              "[{name: ddp, search: {method: optimal}}]\n"
+                              "cluster: {comm_interference: 0.3}\n", "searched.yaml")
+    with pytest.raises(DearsimError, match=r"searched.yaml:4: schedules\[0\]: a searched "
+                                           r"schedule searches on the fast evaluator, which "
+                                           r"does not model cluster.comm_interference"):
+        load_config(searched)
     neg = config(folder, "networks: [10GbE]\nworkers: [4]\n"
                          "cluster: {comm_interference: -1}\n", "neg.yaml")
     with pytest.raises(DearsimError, match=r"neg.yaml.*comm_interference"):
