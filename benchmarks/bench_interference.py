@@ -17,29 +17,19 @@ iteration time of each variant.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_hetero import FAST_SCHEDULES as SCHEDULES  # noqa: E402  (every schedule)
+from bench_hetero import timed  # noqa: E402
 
 import dearsim  # noqa: E402
 from dearsim.cluster import Cluster  # noqa: E402
 from dearsim.network import load_network  # noqa: E402
-
-SCHEDULES = ("wfbp", "ddp", "horovod", "mgwfbp", "bytescheduler", "dear", "fsdp")
-
-
-def timed(fn, repeat: int) -> tuple[float, object]:
-    out = fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -141,12 +141,16 @@ class Link:
     """The link all collectives share. Durations are known when a collective is fully posted,
     so a FIFO without preemption reduces to remembering when the link becomes free."""
 
-    def __init__(self, env: Environment, costs: LinearCosts, posters: int) -> None:
+    def __init__(self, env: Environment, costs: LinearCosts, posters: int,
+                 fluid: _Fluid | None = None) -> None:
         self.env = env
         self.costs = costs
         self.posters = posters
         self.free_at = 0.0
-        self.records: list[CollectiveRecord] = []
+        #: under two-way interference the fluid decides when collectives end (and keeps the
+        #: records); ``free_at`` is then unused
+        self.fluid = fluid
+        self.records: list[CollectiveRecord] = fluid.records if fluid is not None else []
         self._pending: dict[Hashable, list[Any]] = {}
         #: called as ``busier(busy_until_before, busy_until_now)`` when a launch keeps the
         #: link busy for longer (only with interference)
@@ -177,6 +181,12 @@ class Link:
         tag: int,
         posted: float,
     ) -> Signal:
+        if self.fluid is not None:
+            if sig is None:
+                sig = _Timer(self.env)
+            self.fluid.launch(_FluidCollective(sig, op, nbytes, iteration, layers, tag, posted,
+                                               self.costs.time(op, nbytes)))
+            return sig
         now = self.env.now
         duration = self.costs.time(op, nbytes)
         wait = self.free_at - now if self.free_at > now else 0.0
@@ -315,11 +325,9 @@ class Simulation:
         self._fluid: _Fluid | None = None
         if self.comm_interference > 0 or _FLUID_ALWAYS:
             self._fluid = _Fluid(self.env, self._k, 1.0 + self.comm_interference)
-            self.link: Link = _FluidLink(self.env, costs, len(groups), self._fluid)
-        else:
-            self.link = Link(self.env, costs, len(groups))
-            if self.interference > 0:
-                self.link.busier = self._link_busier
+        self.link = Link(self.env, costs, len(groups), self._fluid)
+        if self.interference > 0 and self._fluid is None:
+            self.link.busier = self._link_busier
         self.classes = [
             WorkerClass(self, i, len(ranks), slow, record_ops, ranks)
             for i, (slow, ranks) in enumerate(groups)
@@ -717,32 +725,6 @@ def _book(st: _FluidStretch) -> None:
         if layer == 0 and kind == BWD:
             w.bp_end[it] = end
         start = end
-
-
-class _FluidLink(Link):
-    """The link under two-way interference: :class:`_Fluid` decides when collectives end."""
-
-    def __init__(self, env: Environment, costs: LinearCosts, posters: int, fluid: _Fluid
-                 ) -> None:
-        super().__init__(env, costs, posters)
-        self.fluid = fluid
-        self.records = fluid.records
-
-    def _launch(
-        self,
-        sig: _Timer | None,
-        op: Op,
-        nbytes: int,
-        iteration: int,
-        layers: Range,
-        tag: int,
-        posted: float,
-    ) -> Signal:
-        if sig is None:
-            sig = _Timer(self.env)
-        self.fluid.launch(_FluidCollective(sig, op, nbytes, iteration, layers, tag, posted,
-                                           self.costs.time(op, nbytes)))
-        return sig
 
 
 @dataclass

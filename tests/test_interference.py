@@ -17,6 +17,19 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from interference_helpers import (
+    EVERY,
+    ITERS,
+    NET,
+    ONE_AR,
+    fluid_wfbp,
+    ms,
+    ops_of,
+    ring_allreduce,
+    sim,
+    span,
+    wfbp_messages,
+)
 from strategies import (
     ALL_SCHEDULES,
     FEW,
@@ -25,7 +38,6 @@ from strategies import (
     geq,
     networks,
     options_for,
-    partitions,
     traces,
     worker_counts,
 )
@@ -36,37 +48,12 @@ from dearsim.cluster import Cluster, Jitter, Stall
 from dearsim.engine import BWD, FWD
 from dearsim.errors import DearsimError, ParamError
 
-EVERY = ALL_SCHEDULES + ("fsdp",)
 MS = 1e-3
-ITERS, WARMUP = 8, 2
-NET = dearsim.AlphaBeta(0.0, 1e-9)  # p = 2: an all-reduce of n bytes takes n ns
-
-
-def sim(trace, net, workers, name="wfbp", options=None, **kw):
-    kw.setdefault("iterations", ITERS)
-    kw.setdefault("warmup", WARMUP)
-    return dearsim.simulate(trace, net, workers, name, dict(options or {}), **kw)
-
-
-def ops_of(result, worker=0):
-    return [o for o in result.raw.ops if o.worker == worker]
-
-
-def ms(*times):
-    """Times in ms, rounded to 1e-9 ms: sums of 1e-3 s are not exact in binary."""
-    out = tuple(round(t / MS, 9) for t in times)
-    return out[0] if len(out) == 1 else out
-
-
-def span(op):
-    """An op record as (kind, layer, start ms, end ms)."""
-    return (op.kind, op.layer, *ms(op.start, op.end))
 
 
 # --------------------------------------------------------------------------- by hand
 
-# f = [1, 1], b = [2, 1] ms, layer 1 has 1.5e6 B: its all-reduce takes 1.5 ms.
-ONE_AR = dearsim.Trace.from_layers([1 * MS, 1 * MS], [2 * MS, 1 * MS], [0, 1_500_000])
+# ONE_AR: f = [1, 1], b = [2, 1] ms, layer 1 has 1.5e6 B: its all-reduce takes 1.5 ms.
 
 
 @pytest.mark.parametrize(
@@ -348,129 +335,11 @@ def oracle_wfbp(trace, messages, cost, x, iterations):
 @given(trace=traces(with_grads=True), net=networks(), p=worker_counts(2, 32),
        x=st.floats(0.0, 4.0), data=st.data())
 def test_wfbp_family_against_an_oracle(trace, net, p, x, data):
-    def cost(nbytes):  # the ring all-reduce of docs/model.md 2.1, written out
-        k = (p - 1) / p
-        return 2 * (p - 1) * net.alpha + 2 * k * nbytes * net.beta + k * nbytes * net.gamma
-
-    if data.draw(st.booleans(), label="per tensor"):
-        name, opts = "wfbp", {}
-        messages = [(layer, nb) for layer in range(trace.num_layers - 1, -1, -1)
-                    for nb in trace.tensors[layer]]
-    else:
-        buckets = data.draw(partitions(trace), label="buckets")
-        name, opts = "ddp", {"buckets": buckets}
-        messages = []
-        for lo, hi in sorted(buckets, key=lambda b: -b[0]):
-            grads = [i for i in range(lo, hi + 1) if trace.size[i] > 0]
-            messages.append((grads[0], sum(trace.size[i] for i in grads)))
+    name, opts, messages = wfbp_messages(trace, data)
     r = sim(trace, net, Cluster(p, interference=x), name, opts)
-    want = oracle_wfbp(trace, messages, cost, x, ITERS)
+    want = oracle_wfbp(trace, messages, ring_allreduce(net, p), x, ITERS)
     for i, (got, exp) in enumerate(zip(r.raw.bp_end, want)):
         assert close(got, exp), f"backward pass {i} ends at {got}, the oracle says {exp}"
-
-
-def fluid_wfbp(trace, messages, cost, slowdown, x, iterations):
-    """The WFBP family on workers of any speeds with interference, as a fluid simulation:
-    time moves from event to event (an op ending, the link going idle); in between, every
-    running op loses work at rate 1/(1+x) while the link is busy and 1 otherwise. A message
-    goes on the link (a FIFO) when the last worker posts it; a worker's next iteration
-    starts when its backward pass has ended and every all-reduce of the iteration has
-    finished. Returns each worker's backward-pass ends, ``[worker][iteration]``."""
-    k = 1 + x
-    n = trace.num_layers
-    classes = range(len(slowdown))
-
-    def program(c):  # ("op", duration) and ("post", message index), then ("barrier", it)
-        for it in range(iterations):
-            if it > 0:
-                for u in trace.update:
-                    yield ("op", u * slowdown[c], None)
-            for f in trace.fwd:
-                yield ("op", f * slowdown[c], None)
-            for layer in range(n - 1, -1, -1):
-                yield ("op", trace.bwd[layer] * slowdown[c], (it, layer))
-                for m, (ready, _) in enumerate(messages):
-                    if ready == layer:
-                        yield ("post", it * len(messages) + m, None)
-            yield ("barrier", it, None)
-
-    progs = [program(c) for c in classes]
-    left: list = [None for _ in classes]  # the running op's work left; None: not running
-    running: list = [None for _ in classes]  # the running op's (iteration, layer) if bwd
-    waiting = [None for _ in classes]  # the iteration whose barrier a worker waits at
-    posted: dict = {}
-    ends: dict = {}  # message -> end on the link
-    free = 0.0
-    t = 0.0
-    bp = [[0.0] * iterations for _ in classes]
-    finished = [False for _ in classes]
-
-    def advance(c):
-        """Run worker c's program from now until it starts an op or has to wait."""
-        nonlocal free
-        while True:
-            if waiting[c] is not None:
-                it = waiting[c]
-                lo, hi = it * len(messages), (it + 1) * len(messages)
-                if not all(m in ends and ends[m] <= t for m in range(lo, hi)):
-                    return
-                waiting[c] = None
-            step = next(progs[c], None)
-            if step is None:
-                finished[c] = True
-                return
-            kind, value, tag = step
-            if kind == "op":
-                running[c], left[c] = tag, value
-                if value > 0:
-                    return
-                end_op(c)
-            elif kind == "post":
-                posted[value] = posted.get(value, 0) + 1
-                if posted[value] == len(slowdown):
-                    free = max(free, t) + cost(messages[value % len(messages)][1])
-                    ends[value] = free
-            else:
-                waiting[c] = value
-
-    def end_op(c):
-        tag = running[c]
-        if tag is not None and tag[1] == 0:
-            bp[c][tag[0]] = t
-        running[c] = left[c] = None
-
-    for c in classes:
-        advance(c)
-    while not all(finished):
-        active = [c for c in classes if left[c] is not None]
-        busy = free > t
-        done_at = {}
-        for c in active:
-            if busy and left[c] * k > free - t:
-                done_at[c] = free + (left[c] - (free - t) / k)
-            else:
-                done_at[c] = t + left[c] * (k if busy else 1)
-        if busy:
-            horizon = min([free, *done_at.values()])
-        elif active:
-            horizon = min(done_at.values())
-        else:  # everyone waits at a barrier for a link that is idle: release them
-            for c in classes:
-                advance(c)
-            continue
-        for c in active:
-            if done_at[c] == horizon:
-                left[c] = 0.0
-            else:
-                left[c] -= (horizon - t) / (k if busy else 1)
-        t = horizon
-        for c in classes:  # ops that ended first, then whoever can go on
-            if left[c] == 0.0:
-                end_op(c)
-        for c in classes:
-            if left[c] is None and not finished[c]:
-                advance(c)
-    return bp
 
 
 @FEW
@@ -478,20 +347,12 @@ def fluid_wfbp(trace, messages, cost, slowdown, x, iterations):
        cluster=clusters(max_workers=4), x=st.floats(0.0, 4.0), data=st.data())
 def test_wfbp_family_with_unequal_workers_against_a_fluid_simulation(trace, net, cluster, x,
                                                                     data):
+    # the oracle is interference_helpers.fluid_wfbp, with y = 0
     p = cluster.workers
-
-    def cost(nbytes):
-        q = (p - 1) / p
-        return 2 * (p - 1) * net.alpha + 2 * q * nbytes * net.beta + q * nbytes * net.gamma
-
-    buckets = data.draw(partitions(trace), label="buckets")
-    messages = []
-    for lo, hi in sorted(buckets, key=lambda b: -b[0]):
-        grads = [i for i in range(lo, hi + 1) if trace.size[i] > 0]
-        messages.append((grads[0], sum(trace.size[i] for i in grads)))
+    name, opts, messages = wfbp_messages(trace, data, per_tensor=False)
     cl = Cluster(p, cluster.slowdown, interference=x)
-    r = sim(trace, net, cl, "ddp", {"buckets": buckets}, record_ops=True)
-    want = fluid_wfbp(trace, messages, cost, cluster.slowdown, x, ITERS)
+    r = sim(trace, net, cl, name, opts, record_ops=True)
+    want = fluid_wfbp(trace, messages, ring_allreduce(net, p), cluster.slowdown, x, ITERS)
     for g, (_, ranks) in enumerate(cl.groups()):  # a worker class: its first rank's
         got = [o.end for o in ops_of(r, g) if (o.kind, o.layer) == (BWD, 0)]
         for i, (a, b) in enumerate(zip(got, want[ranks[0]])):
