@@ -292,9 +292,10 @@ def comm_cmd(
 def collect_interference(
     model: str, batch_size: int, nproc: int = 2, device: str = "cpu", *, iters: int = 10,
     warmup: int = 3, threads: int | None = None, comm_bytes: int = 1 << 20,
-    launcher: str | None = None, timeout: float = 600.0, seed: int = 0,
+    launcher: str | None = None, timeout: float = 600.0, seed: int = 0, rounds: int = 1,
 ) -> dict[str, Any]:
-    """Measure the interference and framework terms (library entry point)."""
+    """Measure the interference and framework terms (library entry point). ``rounds`` > 1
+    runs the phases in that many interleaved passes."""
     from .collect import launch
     from .collect.models import check_device
 
@@ -302,6 +303,10 @@ def collect_interference(
     _positive("--nproc", nproc)
     _positive("--batch-size", batch_size)
     _positive("--iters", iters)
+    _positive("--rounds", rounds)
+    if rounds > iters:
+        raise DearsimError(f"--rounds {rounds}: at most --iters ({iters}), one timed step per "
+                           "phase and pass")
     if nproc < 2:
         raise DearsimError("--nproc must be at least 2")
     if threads is not None and threads < 1:
@@ -312,7 +317,8 @@ def collect_interference(
     return launch.run_task(
         "interference",
         {"model": model, "batch_size": batch_size, "device": dev, "iters": iters,
-         "warmup": warmup, "threads": threads, "comm_bytes": comm_bytes, "seed": seed},
+         "warmup": warmup, "threads": threads, "comm_bytes": comm_bytes, "seed": seed,
+         "rounds": rounds},
         nproc, launcher=launcher, threads=threads, timeout_s=timeout,
     )
 
@@ -336,6 +342,10 @@ def interference_cmd(
     ] = None,
     launcher: LauncherOpt = None,
     timeout: TimeoutOpt = 600.0,
+    rounds: Annotated[
+        int, typer.Option("--rounds", help="Run the phases in this many interleaved passes "
+                          "(about ITERS / ROUNDS steps each).")
+    ] = 1,
 ) -> None:
     """Compute slowdown with concurrent ranks and collectives; DDP's, the optimizer's and
     the DeAR and WFBP trainers' overheads."""
@@ -346,7 +356,7 @@ def interference_cmd(
     res = collect_interference(model, batch_size, nproc, device, iters=iters, warmup=warmup,
                                threads=threads,
                                comm_bytes=parse_size(comm_bytes, "--comm-bytes"),
-                               launcher=launcher, timeout=timeout)
+                               launcher=launcher, timeout=timeout, rounds=rounds)
     doc = {
         "format": "dearsim-interference",
         "version": 1,
@@ -356,7 +366,10 @@ def interference_cmd(
         "created": datetime.date.today().isoformat(),
         "command": _command_line("collect", "interference", "--model", model, "--batch-size",
                                  batch_size, "--nproc", nproc, "--device", device,
-                                 *(["--threads", threads] if threads else [])),
+                                 "--iters", iters, "--warmup", warmup,
+                                 "--comm-bytes", comm_bytes,
+                                 *(["--threads", threads] if threads else []),
+                                 *(["--rounds", rounds] if rounds > 1 else [])),
         "interference": {k: (round(v, 9) if isinstance(v, float) else v) for k, v in res.items()},
         "notes": "compute_slowdown = every rank computing / rank 0 alone; "
         "comm_compute_slowdown = computing beside back-to-back all-reduces / without; "

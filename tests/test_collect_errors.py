@@ -165,6 +165,11 @@ def test_bad_ops_and_sizes_one_error_line(
     line = one_error_line(*run(capsys, "collect", "comm", "--rounds", 5, "--reps", 3, "--out",
                          tmp_path / "c.csv"))
     assert "--rounds 5: at most --reps (3)" in line
+    for args, want in ((("--rounds", 0), "--rounds"),
+                       (("--rounds", 5, "--iters", 3), "--rounds 5: at most --iters (3)")):
+        line = one_error_line(*run(capsys, "collect", "interference", "--model", "tiny-mlp",
+                                   "--batch-size", 4, *args, "--out", tmp_path / "i.yaml"))
+        assert want in line
 
 
 def test_an_interrupt_takes_the_ranks_down(tmp_path: Path) -> None:

@@ -66,12 +66,17 @@ def test_collect_calibrate_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
 
     interf_p = tmp_path / "interference.yaml"
     rc, out, err = run(capsys, "collect", "interference", "--model", "tiny-mlp",
-                       "--batch-size", 8, "--iters", 3, "--warmup", 1, "--threads", 1,
-                       "--timeout", 90, "--out", interf_p)
+                       "--batch-size", 8, "--iters", 4, "--warmup", 1, "--threads", 1,
+                       "--rounds", 2, "--timeout", 90, "--out", interf_p)
     assert rc == 0, err
     import yaml
 
-    terms = yaml.safe_load(interf_p.read_text())["interference"]
+    doc = yaml.safe_load(interf_p.read_text())
+    assert "--iters 4" in doc["command"] and "--rounds 2" in doc["command"]
+    terms = doc["interference"]
+    assert terms["rounds"] == 2
+    assert terms["cluster_comm_interference"] == pytest.approx(
+        max(0.0, terms["comm_slowdown"] - 1), abs=1e-6)
     assert 0 < terms["comm_busy_fraction"] <= 1
     assert terms["comm_reps_with_compute"] >= 1
     for k in ("plain_step_s", "dear_step_s", "wfbp_step_s"):
@@ -103,13 +108,15 @@ def test_collect_calibrate_validate(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert [r["prefetch"] for r in rows] == ["", "", "next", "chain", ""]
     for r in rows:
         assert float(r["measured_ms"]) > 0 and float(r["predicted_ms"]) > 0
-        for stem in ("", "x_", "cal_", "cal_x_", "serial_", "serial_cal_"):
+        for stem in ("", "x_", "cal_", "cal_x_", "xy_", "cal_xy_", "serial_", "serial_cal_"):
             pct = (float(r[f"predicted_{stem}ms"]) / float(r["measured_ms"]) - 1) * 100
             assert math.isclose(float(r[f"error_{stem}pct"]), pct, abs_tol=0.01)
         # interference never makes these fixed-grouping runs faster (identical workers)
         assert float(r["predicted_x_ms"]) >= float(r["predicted_ms"]) - 1e-6
         assert float(r["predicted_cal_x_ms"]) >= float(r["predicted_cal_ms"]) - 1e-6
         assert math.isclose(float(r["interference"]), x, abs_tol=1e-4)
+        y = terms["cluster_comm_interference"]
+        assert math.isclose(float(r["comm_interference"]), y, abs_tol=1e-4)
         # the no-overlap bound is never below the overlapped prediction
         assert float(r["predicted_serial_ms"]) >= float(r["predicted_ms"]) - 1e-3
     assert "+ interference x: median" in out and "interference from" in out

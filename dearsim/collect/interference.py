@@ -13,7 +13,9 @@ all compute) and ``comm_compute_slowdown = with_comm / together`` (compute while
 busy). ``comm_busy_fraction`` is the share of the ``with_comm`` phase (rank 0's clock, from
 the first timed step's start to the last one's end) covered by the background all-reduces:
 the loop leaves small gaps between them. The background all-reduces are also timed with and
-without the compute beside them (``comm_slowdown``).
+without the compute beside them (``comm_slowdown``). With ``--rounds R`` the four phases run
+in R passes of about ``iters / R`` steps each, so that drift on a shared machine hits every
+phase alike; each term is the median over all the passes' samples.
 
 :func:`cluster_interference` turns ``comm_compute_slowdown`` and ``comm_busy_fraction`` into
 the model's ``Cluster(interference=x)``, :func:`cluster_comm_interference` turns
@@ -122,7 +124,7 @@ def _covered(spans: list[tuple[float, float]], lo: float, hi: float) -> float:
     return total
 
 
-def _median_time(fn: Any, n: int, sync: Any) -> float:
+def _times(fn: Any, n: int, sync: Any) -> list[float]:
     ts = []
     for _ in range(n):
         sync()
@@ -130,7 +132,11 @@ def _median_time(fn: Any, n: int, sync: Any) -> float:
         fn()
         sync()
         ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return ts
+
+
+def _median_time(fn: Any, n: int, sync: Any) -> float:
+    return statistics.median(_times(fn, n, sync))
 
 
 def _trainer_steps(args: dict[str, Any], device: str, group: Any, warmup: int, iters: int,
@@ -216,17 +222,9 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
 
     for _ in range(warmup):
         compute()
-    # alone: rank 0 computes, the others wait in the barrier
-    alone = _median_time(compute, iters, sync) if rank == 0 else 0.0
-    dist.barrier()
-    together = _median_time(compute, iters, sync)
-    dist.barrier()
-
     comm_group = dist.new_group(backend=dist.get_backend())
     numel = max(world, int(args["comm_bytes"]) // 4)
     buf = torch.ones(numel + 1, device=device)
-    comm_times: list[float] = []
-    comm_spans: list[tuple[float, float]] = []
     stop = threading.Event()
 
     def comm_loop(record: list[float], limit: int | None,
@@ -245,21 +243,46 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
             if buf[-1].item() > 0 or (limit is not None and k >= limit):
                 return
 
-    # the collectives alone (no compute beside them)
+    # The phases, in ``rounds`` passes of about iters / rounds steps each (one pass: the
+    # phases one after the other), so that drift hits every phase alike; each term is the
+    # median over all its passes' samples.
+    rounds = max(1, min(int(args.get("rounds", 1)), iters))
+    alone_ts: list[float] = []
+    together_ts: list[float] = []
+    with_ts: list[float] = []
     comm_alone: list[float] = []
-    comm_loop(comm_alone, max(5, iters))
-    dist.barrier()
-    th = threading.Thread(target=comm_loop, args=(comm_times, None, comm_spans), daemon=True)
-    th.start()
-    time.sleep(0.01)
-    w0 = time.perf_counter()
-    with_comm = _median_time(compute, iters, sync)
-    w1 = time.perf_counter()
-    stop.set()
-    th.join(timeout=120)
-    if th.is_alive():
-        raise RuntimeError("the background all-reduce loop did not stop")
-    dist.barrier()
+    comm_times: list[float] = []
+    covered = spanned = 0.0
+    for r in range(rounds):
+        n = iters // rounds + (1 if r < iters % rounds else 0)
+        # alone: rank 0 computes, the others wait in the barrier
+        if rank == 0:
+            alone_ts += _times(compute, n, sync)
+        dist.barrier()
+        together_ts += _times(compute, n, sync)
+        dist.barrier()
+        # the collectives alone (no compute beside them)
+        comm_loop(comm_alone, max(5, n))
+        dist.barrier()
+        # compute beside the collectives, run back to back by a background thread
+        spans: list[tuple[float, float]] = []
+        stop.clear()
+        th = threading.Thread(target=comm_loop, args=(comm_times, None, spans), daemon=True)
+        th.start()
+        time.sleep(0.01)
+        w0 = time.perf_counter()
+        with_ts += _times(compute, n, sync)
+        w1 = time.perf_counter()
+        stop.set()
+        th.join(timeout=120)
+        if th.is_alive():
+            raise RuntimeError("the background all-reduce loop did not stop")
+        dist.barrier()
+        covered += _covered(spans, w0, w1)
+        spanned += w1 - w0
+    alone = statistics.median(alone_ts) if rank == 0 else 0.0
+    together = statistics.median(together_ts)
+    with_comm = statistics.median(with_ts)
 
     # framework work: rank 0 in a group of its own
     solo = [dist.new_group([r], backend=dist.get_backend()) for r in range(world)]
@@ -301,10 +324,11 @@ def run_rank(args: dict[str, Any]) -> dict[str, Any]:
     dist.barrier()
     ca = statistics.median(comm_alone)
     cw = statistics.median(comm_times) if comm_times else ca
-    busy = _covered(comm_spans, w0, w1) / (w1 - w0) if w1 > w0 else 1.0
+    busy = covered / spanned if spanned > 0 else 1.0
     out = {
         "ranks": world,
         "threads": torch.get_num_threads(),
+        "rounds": rounds,
         "compute_alone_s": alone,
         "compute_together_s": together,
         "compute_with_comm_s": with_comm,
