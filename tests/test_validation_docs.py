@@ -5,6 +5,7 @@ recompute them here), so the page cannot drift from its data."""
 from __future__ import annotations
 
 import functools
+import statistics
 import sys
 from pathlib import Path
 
@@ -104,6 +105,8 @@ def test_the_interleaving_table_is_the_fits() -> None:
      ("convhead b16", "wfbp", "over-predicted by 50 % with the means' fit")),
     ("run8", "eighth (12-07 22:58 UTC, the sixth again)", [38, 34, 31, 28],
      ("convhead b16", "wfbp", "per-tensor WFBP (+49.8 % with the means' fit")),
+    ("run9", "ninth (12-07 23:19 UTC, the eighth with interference in 5 passes)",
+     [39, 37, 33, 28], ("mlp b32", "dear", "`mlp b32`'s DeAR with 4 groups (+35.7 %")),
 ])
 def test_a_run_measured_once_predicted_with_both_fits(run, label, closer, worst) -> None:
     """The fifth to seventh runs: the same measured times under the medians' fit and the
@@ -212,3 +215,46 @@ def test_the_eighth_run_with_both_interferences() -> None:
     sens = _sensitivity()
     runs = [r for r, _ in TWO_WAY_RUNS]
     assert min(YS, key=lambda y: sum(sens[(r, True)][f"{y:g}"][0] for r in runs)) == 2
+
+
+def test_the_terms_steadiness_table_is_the_files() -> None:
+    pytest.importorskip("yaml")
+    import terms_table
+
+    text = terms_table.table(CAL / "terms-steadiness")
+    assert text in DOC
+    reps = terms_table.load(CAL / "terms-steadiness")
+    assert sorted(reps) == [(m, s) for m in ("convhead-b16", "mlp-b32")
+                            for s in ("rounds-1", "rounds-5")]
+    assert all(len(v) == 5 for v in reps.values())
+    assert all(r["rounds"] == 5 for r in reps[("mlp-b32", "rounds-5")])
+
+
+def test_the_ninth_run() -> None:
+    """The loop with collect interference --rounds 5; its files carry every column."""
+    flat = " ".join(DOC.split())
+    docs = [yaml_terms(p) for p in sorted((CAL / "run9").glob("*-interference.yaml"))]
+    assert docs and all(d["rounds"] == 5 for d in docs)
+    for sub, fit in (("", "medians' fit"), ("mean", "means' fit")):
+        lines = summarize.tables(CAL / "run9" / sub, summarize.TWO_WAY).splitlines()
+        cells = next(x for x in lines if x.startswith("| all 40 |")).split("|")[3:-1]
+        assert f"| ninth, {fit} | " + " | ".join(c.strip() for c in cells) + " |" in DOC
+        assert "\n".join(summarize.tables(CAL / "run9" / sub).strip().splitlines()[-7:]) in DOC
+    tables = {mean: comm_sensitivity.table(CAL / "run9", mean, [float(y) for y in YS])
+              for mean in (True, False)}
+    for key in [f"{y:g}" for y in YS] + ["no overlap + terms"]:
+        cells = [next(line for line in tables[m].splitlines()
+                      if line.startswith(f"| {key} |")).split("|")[2].strip()
+                 for m in (True, False)]
+        assert f"| {key} | {cells[0]} | {cells[1]} |" in DOC
+    mean = summarize.rows(CAL / "run9" / "mean", summarize.TWO_WAY)
+    med = statistics.median(abs(r["e_cal_xy_"]) for r in mean)
+    bound = statistics.median(abs(r["e_serial_cal_"]) for r in mean)
+    assert round(med, 1) == 9.9 and round(bound, 1) == 10.3
+    assert "9.9 against 10.3 %" in flat
+
+
+def yaml_terms(path: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))["interference"]

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # The whole validation loop of docs/validation.md in one script:
-#   bash examples/calibration/run_loop.sh OUTDIR [NPROC] [REPEATS] [ROUNDS]
+#   bash examples/calibration/run_loop.sh OUTDIR [NPROC] [REPEATS] [ROUNDS] [IROUNDS]
 # collect comm -> calibrate -> (collect layers, collect interference, validate x REPEATS) per
 # workload; the validate runs of a workload go to validate-NAME-bB-K.csv, K = 1..REPEATS.
 # The network is fitted to the per-size medians (gloo-loopback-N.yaml, what validate uses)
 # and to the means (gloo-loopback-N-mean.yaml); after each validate run its kept measurement
 # is predicted again (validate --measured) with the means' fit, into OUTDIR/mean/: the same
 # measurements under both fits.
-# ROUNDS (default 1) is collect comm's --rounds: the sizes interleaved in that many passes.
+# ROUNDS (default 1) is collect comm's --rounds: the sizes interleaved in that many passes;
+# IROUNDS (default 1) is collect interference's --rounds: its phases in that many passes.
 # Every file lands in OUTDIR; `uptime` is logged before and after each step (load matters).
 set -euo pipefail
-out=${1:?usage: run_loop.sh OUTDIR [NPROC] [REPEATS] [ROUNDS]}
+out=${1:?usage: run_loop.sh OUTDIR [NPROC] [REPEATS] [ROUNDS] [IROUNDS]}
 nproc=${2:-2}
 repeats=${3:-3}
 rounds=${4:-1}
+irounds=${5:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out"
 log="$out/loop.log"
@@ -28,7 +30,7 @@ while read -r model batch name; do
     step dearsim collect layers --model "$model" --batch-size "$batch" --threads 1 --iters 30 \
         --out "$out/$name-b$batch-cpu.csvy"
     step dearsim collect interference --model "$model" --batch-size "$batch" --threads 1 \
-        --iters 20 --out "$out/$name-b$batch-interference.yaml"
+        --iters 20 --rounds "$irounds" --out "$out/$name-b$batch-interference.yaml"
     for k in $(seq 1 "$repeats"); do
         step dearsim validate --trace "$out/$name-b$batch-cpu.csvy" \
             --network "$out/gloo-loopback-$nproc.yaml" --model "$model" --nproc "$nproc" \
