@@ -327,3 +327,27 @@ def test_an_unknown_algorithm_gets_one_line(capsys: pytest.CaptureFixture[str],
     line = one_error_line(rc, out, err)
     assert "--algorithm: network dear-cluster-10GbE: algorithm must be ring or hierarchical, " \
            "got 'tree'" in line
+
+
+def test_the_interference_table_in_the_docs_is_what_the_shipped_config_computes() -> None:
+    loaded = load_config(Path(__file__).resolve().parent.parent / "configs" /
+                         "interference.yaml")
+    table_ = _doc_table("### `configs/interference.yaml`")
+    assert set(table_) == {"wfbp", "ddp", "mgwfbp", "dear", "fsdp"}
+    cols = [(x, y) for x in (0.0, 0.19, 0.4) for y in (0.0, 0.5, 1.0)]
+    got: dict[tuple[str, str, float, float], float] = {}
+    for r in loaded.iter_runs():
+        row = execute(r, loaded.traces)
+        key = (r.trace, r.schedule, row["cluster.interference"],
+               row["cluster.comm_interference"])
+        got[key] = round(row["iteration_time_s"] * 1e3, 1)
+    assert len(got) == 2 * 5 * 9
+    for sched, vals in table_.items():
+        assert vals == [got[("resnet50-b64", sched, x, y)] for x, y in cols]
+    bert = {k[1:]: v for k, v in got.items() if k[0] == "bert-base-b64-s64"}
+    text = (Path(__file__).resolve().parent.parent / "docs" / "clusters.md").read_text()
+    flat = " ".join(text.split())
+    lead0 = bert[("ddp", 0.0, 0.0)] / bert[("dear", 0.0, 0.0)] - 1
+    lead1 = bert[("ddp", 0.4, 1.0)] / bert[("dear", 0.4, 1.0)] - 1
+    assert (f"DeAR's {lead0 * 100:.1f} % lead over DDP ({bert[('dear', 0.0, 0.0)]} against "
+            f"{bert[('ddp', 0.0, 0.0)]} ms) shrinks to {lead1 * 100:.1f} %") in flat
