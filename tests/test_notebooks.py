@@ -28,7 +28,7 @@ pytest.importorskip("ipykernel")
 def test_the_notebooks_are_there() -> None:
     names = [p.stem for p in NOTEBOOKS]
     for stem in ("01_quickstart", "02_speedup_curves", "03_fusion_search", "04_calibration",
-                 "05_timelines", "06_clusters"):
+                 "05_timelines", "06_clusters", "07_interference"):
         assert stem in names
 
 
