@@ -193,21 +193,29 @@ def test_the_sensitivity_to_y_is_recomputed() -> None:
             assert "(4, 8 and 1)" in flat and chosen == ["4", "8", "1"]
 
 
-def test_the_eighth_run_with_both_interferences() -> None:
-    """The eighth run's validate files carry the two-way predictions themselves; y = 2 was
-    chosen from the fifth to seventh runs before it."""
-    flat = " ".join(DOC.split())
+def _check_run_with_both(run: str, name: str) -> dict[bool, str]:
+    """A run whose validate files carry the two-way columns: its summary rows with both
+    interferences and its table of fixed ``y`` (means' fit, medians' fit) are in the page.
+    Returns the sensitivity tables by fit (True: the means')."""
     for sub, fit in (("", "medians' fit"), ("mean", "means' fit")):
-        lines = summarize.tables(CAL / "run8" / sub, summarize.TWO_WAY).splitlines()
+        lines = summarize.tables(CAL / run / sub, summarize.TWO_WAY).splitlines()
         cells = next(x for x in lines if x.startswith("| all 40 |")).split("|")[3:-1]
-        assert f"| eighth, {fit} | " + " | ".join(c.strip() for c in cells) + " |" in DOC
-    tables = {mean: comm_sensitivity.table(CAL / "run8", mean, [float(y) for y in YS])
+        assert f"| {name}, {fit} | " + " | ".join(c.strip() for c in cells) + " |" in DOC
+    tables = {mean: comm_sensitivity.table(CAL / run, mean, [float(y) for y in YS])
               for mean in (True, False)}
     for key in [f"{y:g}" for y in YS] + ["no overlap + terms"]:
         cells = [next(line for line in tables[m].splitlines()
                       if line.startswith(f"| {key} |")).split("|")[2].strip()
                  for m in (True, False)]
         assert f"| {key} | {cells[0]} | {cells[1]} |" in DOC
+    return tables
+
+
+def test_the_eighth_run_with_both_interferences() -> None:
+    """The eighth run's validate files carry the two-way predictions themselves; y = 2 was
+    chosen from the fifth to seventh runs before it."""
+    flat = " ".join(DOC.split())
+    tables = _check_run_with_both("run8", "eighth")
     y2 = next(line for line in tables[True].splitlines() if line.startswith("| 2 |"))
     assert y2.split("|")[2].strip() == "12.2 / 42.7 %"
     assert "`y = 2` gives 12.2 / 42.7 % with the means' fit" in flat
@@ -235,18 +243,9 @@ def test_the_ninth_run() -> None:
     flat = " ".join(DOC.split())
     docs = [yaml_terms(p) for p in sorted((CAL / "run9").glob("*-interference.yaml"))]
     assert docs and all(d["rounds"] == 5 for d in docs)
-    for sub, fit in (("", "medians' fit"), ("mean", "means' fit")):
-        lines = summarize.tables(CAL / "run9" / sub, summarize.TWO_WAY).splitlines()
-        cells = next(x for x in lines if x.startswith("| all 40 |")).split("|")[3:-1]
-        assert f"| ninth, {fit} | " + " | ".join(c.strip() for c in cells) + " |" in DOC
+    for sub in ("", "mean"):
         assert "\n".join(summarize.tables(CAL / "run9" / sub).strip().splitlines()[-7:]) in DOC
-    tables = {mean: comm_sensitivity.table(CAL / "run9", mean, [float(y) for y in YS])
-              for mean in (True, False)}
-    for key in [f"{y:g}" for y in YS] + ["no overlap + terms"]:
-        cells = [next(line for line in tables[m].splitlines()
-                      if line.startswith(f"| {key} |")).split("|")[2].strip()
-                 for m in (True, False)]
-        assert f"| {key} | {cells[0]} | {cells[1]} |" in DOC
+    _check_run_with_both("run9", "ninth")
     mean = summarize.rows(CAL / "run9" / "mean", summarize.TWO_WAY)
     med = statistics.median(abs(r["e_cal_xy_"]) for r in mean)
     bound = statistics.median(abs(r["e_serial_cal_"]) for r in mean)
