@@ -6,7 +6,7 @@
 #   traces  collect layers on the GPU for the five study models at the shipped traces'
 #           batch sizes (BERT at sequence length 64): OUTDIR/traces/NAME-GPU.csvy, each with
 #           its hooks' overhead against un-hooked steps in the provenance (about 1-2 min)
-#   cpu4    the CPU validation loop on 4 gloo ranks (run_loop.sh OUTDIR/cpu4 4 1 10)
+#   cpu4    the CPU validation loop on 4 gloo ranks (run_loop.sh OUTDIR/cpu4 4 1 10 5)
 #   cpu8    the same on 8 ranks
 # Every step runs under `timeout` (STEP_TIMEOUT seconds, default 150; the loops get
 # LOOP_TIMEOUT, default 420) and a step that fails is logged and skipped, so one bad model
@@ -74,7 +74,7 @@ if [[ ",$parts," == *",traces,"* ]]; then
 fi
 for n in 4 8; do
     if [[ ",$parts," == *",cpu$n,"* ]]; then
-        run "$loop_timeout" bash "$root/examples/calibration/run_loop.sh" "$out/cpu$n" "$n" 1 10
+        run "$loop_timeout" bash "$root/examples/calibration/run_loop.sh" "$out/cpu$n" "$n" 1 10 5
     fi
 done
 say "done"
