@@ -182,7 +182,7 @@ def _concat(parts: list[tuple[Any, ...]], k: int, dtype: Any) -> np.ndarray:
     return np.concatenate([np.asarray(p[k], dtype=dtype) for p in parts])
 
 
-def _shifted(logs: list[_Log], bp: list[float], busy: list[float], n: int, start_it: int,
+def _shifted(bp: list[float], busy: list[float], n: int, start_it: int,
              delta: float) -> tuple[int, float]:
     """Iterations ``start_it..n-1`` are copies of iteration ``start_it - 1`` shifted by
     ``delta`` per iteration: fill their backward-pass ends and busy times here; their
@@ -558,7 +558,7 @@ def _run_wfbp(schedule, trace, costs, cluster, n, horovod: bool = False) -> Fast
         if it >= 2 and prev_state is not None:
             delta = _same_shape(prev_state, t)
             if delta is not None:
-                shift = _shifted(logs, bp, busy, n, it, delta)
+                shift = _shifted(bp, busy, n, it, delta)
                 return _finish(n, bp, busy, logs, it, ranks=ranks, shift=shift)
         if it >= 1:
             prev_state = t.copy()
@@ -787,7 +787,7 @@ def _run_dear(schedule: Dear, trace: Trace, costs: LinearCosts, cluster: Cluster
         if prev_state is not None and it >= 2:
             delta = _same_shape(prev_state, state)
             if delta is not None:
-                shift = _shifted(logs, bp, busy, n, it, delta)
+                shift = _shifted(bp, busy, n, it, delta)
                 return _finish(n, bp, busy, logs, it, st.busy(False), ranks, shift)
         prev_state = state
     return _finish(n, bp, busy, logs, it, st.at(n - 1).busy(False), ranks)
