@@ -236,7 +236,9 @@ class WorkerClass:
         self.ops: list[OpRecord] | None = [] if record_ops else None
         self._free_at = 0.0
         #: whether compute slows down while the link is busy (interference > 0)
-        self._slowed = sim.interference > 0 and sim._fluid is None
+        self._slowed = sim.interference > 0
+        #: under two-way interference every stretch runs through the fluid
+        self._fluid = sim._fluid
 
     def forward(self, layer: int, iteration: int) -> Signal:
         """Run layer ``layer``'s forward op of ``iteration``; the signal fires when it ends."""
@@ -264,8 +266,8 @@ class WorkerClass:
                 f"schedule started a {OpKind(kind).value} op of layer {layer} while the"
                 " compute stream was busy"
             )
-        if self.sim._fluid is not None:
-            return self.sim._fluid.start(self, ops)
+        if self._fluid is not None:
+            return self._fluid.start(self, ops)
         if self._slowed:
             return self.sim._start_stretch(self, ops)
         tables = self._tables
