@@ -390,3 +390,22 @@ def test_validate_predicts_with_both_interferences(tmp_path):
     (row,) = validate.predict(result, ONE_AR, NET, old)
     assert row["comm_interference"] == 0.0
     assert row["predicted_xy_ms"] == row["predicted_x_ms"]
+
+
+def test_validate_predicts_only_the_stems_asked_for():
+    from dearsim.collect import validate
+
+    result = {"world": 2, "rows": [
+        {"schedule": "wfbp", "setting": "per-tensor", "options": {}, "measured_s": 6e-3},
+        {"schedule": "ddp", "setting": "default", "options": {}, "measured_s": 5e-3},
+    ]}
+    terms = {"compute_slowdown": 1.1, "comm_compute_slowdown": 2.0, "comm_busy_fraction": 1.0,
+             "comm_slowdown": 2.0, "ddp_overhead_s": 1e-4, "optimizer_overhead_s": 0.0}
+    full = validate.predict(result, ONE_AR, NET, terms)
+    some = validate.predict(result, ONE_AR, NET, terms, stems={"cal_xy_", "serial_cal_"})
+    for a, b in zip(full, some):
+        got = {k for k in b if k.startswith(("predicted_", "error_"))}
+        assert got == {"predicted_cal_xy_ms", "error_cal_xy_pct", "predicted_serial_cal_ms",
+                       "error_serial_cal_pct"}
+        assert all(b[k] == a[k] for k in got)
+        assert b["measured_ms"] == a["measured_ms"]

@@ -41,6 +41,7 @@ import csv
 import math
 import statistics
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -344,10 +345,12 @@ PREDICTIONS = (
 
 
 def predict(result: dict[str, Any], trace: Any, network: Any,
-            terms: dict[str, Any] | None) -> list[dict[str, Any]]:
+            terms: dict[str, Any] | None,
+            stems: Collection[str] | None = None) -> list[dict[str, Any]]:
     """Measured and predicted times of every run; with ``terms``, also the predictions with
     the interference parameter, with the terms applied to the trace, with both, and with
-    both interferences (with and without the terms).
+    both interferences (with and without the terms). ``stems`` (of :data:`PREDICTIONS`)
+    keeps only those predictions, and simulates only what they need; default: all.
 
     Every row also gets the **no-overlap** bound (``predicted_serial_ms``, and
     ``predicted_serial_cal_ms`` with the terms): the same simulated run's compute time plus
@@ -383,12 +386,17 @@ def predict(result: dict[str, Any], trace: Any, network: Any,
             row["interference"] = x
             row["comm_interference"] = y
         for stem, tr, cluster in runs:
+            serial = f"serial_{stem}" if stem in ("", "cal_") else None
+            if stems is not None and stem not in stems and serial not in stems:
+                continue
             pred = simulate(tr, network, cluster, r["schedule"], opts, iterations=12,
                             warmup=2)
             times = [(stem, pred.iteration_time_s)]
-            if stem in ("", "cal_"):
-                times.append((f"serial_{stem}", pred.compute_s + pred.comm_s))
+            if serial is not None:
+                times.append((serial, pred.compute_s + pred.comm_s))
             for st, t in times:
+                if stems is not None and st not in stems:
+                    continue
                 row[f"predicted_{st}ms"] = t * 1e3
                 row[f"error_{st}pct"] = (t * 1e3 / row["measured_ms"] - 1) * 100
         if r["schedule"] == "dear":

@@ -43,8 +43,10 @@ def table(run: Path, mean: bool, ys: list[float]) -> str:
         med = [statistics.median(r["rows"][i]["measured_s"] for r in results) * 1e3
                for i in range(len(results[0]["rows"]))]
         for y in ys:
-            rows = validate.predict(results[0], trace, net, {**terms, "comm_slowdown": 1 + y})
+            rows = validate.predict(results[0], trace, net, {**terms, "comm_slowdown": 1 + y},
+                                    stems={"cal_xy_"})
             errs[y] += [abs(r["predicted_cal_xy_ms"] / m - 1) * 100 for r, m in zip(rows, med)]
+        rows = validate.predict(results[0], trace, net, terms, stems={"serial_cal_"})
         serial += [abs(r["predicted_serial_cal_ms"] / m - 1) * 100 for r, m in zip(rows, med)]
     lines = [f"| y | terms + x + y: median / worst abs. error ({len(serial)} rows) |",
              "|---:|---:|"]
